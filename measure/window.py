@@ -1,0 +1,91 @@
+"""Measurement windows in the style of Zeus: ``begin_window(name)`` ... ``end_window(name)``.
+
+A window always closes: :func:`window` ends it in ``finally``, so an exception in the
+measured code still yields a closed record, flagged ``failed:<ExceptionType>``, and the
+exception then propagates to the caller (which writes the failed record).
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Iterator
+
+from measure.backends import EnergyBackend, Reading
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class WindowResult:
+    name: str
+    reading: Reading
+    duration_s: float
+    started_at: str
+    ended_at: str
+    status: str = "ok"
+    error: str | None = None
+    flags: list[str] = field(default_factory=list)
+
+
+class Monitor:
+    """Opens and closes named windows on one backend; windows may nest or overlap."""
+
+    def __init__(self, backend: EnergyBackend) -> None:
+        self.backend = backend
+        self._open: dict[str, tuple[float, str, object]] = {}
+
+    def begin_window(self, name: str) -> None:
+        if name in self._open:
+            raise ValueError(f"window {name!r} is already open")
+        started = utc_now()
+        token = self.backend.begin()
+        # the clock starts after the backend's begin, so its cost is not counted as work
+        self._open[name] = (time.perf_counter(), started, token)
+
+    def end_window(self, name: str, error: BaseException | None = None) -> WindowResult:
+        t0, started, token = self._open.pop(name)
+        duration = time.perf_counter() - t0
+        flags: list[str] = []
+        try:
+            reading = self.backend.end(token)
+        except Exception as e:  # the backend itself failed: still a closed, flagged record
+            reading = Reading()
+            flags.append(f"failed:backend-{type(e).__name__}")
+            error = error or e
+        flags += [f for f in reading.flags if f not in flags]
+        if duration < self.backend.min_window_s:
+            flags.append("short-window")
+        status = "ok"
+        if error is not None:
+            status = "failed"
+            tag = f"failed:{type(error).__name__}"
+            if not any(f.startswith("failed:") for f in flags):
+                flags.append(tag)
+        return WindowResult(name=name, reading=reading, duration_s=duration, started_at=started,
+                            ended_at=utc_now(), status=status,
+                            error=None if error is None else f"{type(error).__name__}: {error}",
+                            flags=flags)
+
+
+class WindowHandle:
+    result: WindowResult | None = None
+
+
+@contextmanager
+def window(monitor: Monitor, name: str) -> Iterator[WindowHandle]:
+    """``with window(mon, "x") as w: work()``; afterwards ``w.result`` is the closed window."""
+    handle = WindowHandle()
+    monitor.begin_window(name)
+    err: BaseException | None = None
+    try:
+        yield handle
+    except BaseException as e:
+        err = e
+        raise
+    finally:
+        handle.result = monitor.end_window(name, error=err)

@@ -1,0 +1,164 @@
+"""The `wattcast` command line: presets, projections and (with the measure extra) measurements.
+
+Errors a user can cause print one message naming the field, value or file on stderr and
+exit with status 2; no output file is written then.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .scenario import ScenarioError
+
+app = typer.Typer(
+    name="wattcast",
+    help="Energy, CO2 and water of AI inference: from per-inference measurements to national scale.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print a user-facing error and return the Exit(2) to raise."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def presets() -> None:
+    """List the shipped scenario presets."""
+    from .scenario import load_preset, preset_names
+
+    t = Table(title="wattcast presets (data/scenarios)")
+    t.add_column("name", style="bold")
+    t.add_column("basis")
+    t.add_column("years")
+    t.add_column("title")
+    for n in preset_names():
+        s = load_preset(n)
+        t.add_row(n, s.basis, f"{s.start_year}-{s.end_year} (target {s.target_year})", s.title)
+    console.print(t)
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    if x != x:  # NaN
+        return "-"
+    if x == 0:
+        return "0"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}"
+
+
+@app.command()
+def project(
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="A shipped preset (see `wattcast presets`)."),
+    scenario: Optional[Path] = typer.Option(None, "--scenario", "-s", help="A scenario TOML file."),
+    set_: list[str] = typer.Option([], "--set", help="Override a field by dotted path, e.g. facility.pue=1.2 (repeatable)."),
+    samples: int = typer.Option(1000, "--samples", "-n", help="Monte Carlo samples for p5/p50/p95 (0 = central run only)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the Monte Carlo (part of the result)."),
+    measurements: Optional[Path] = typer.Option(
+        None, "--measurements", "-m", help="A folder or file of wattcast measurement records: use them as per-task energy."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the result table (.csv, .parquet, .xlsx, .json)."),
+) -> None:
+    """Project yearly TWh, Mt CO2e and water for a preset or scenario file."""
+    from .compare import headline
+    from .engine import run_projection, with_measured_energy
+    from .export import ExportError, export_format, write_result
+    from .scenario import apply_overrides, load_preset, load_scenario
+
+    try:
+        if (preset is None) == (scenario is None):
+            raise ScenarioError("give exactly one of --preset NAME or --scenario FILE")
+        if samples < 0:
+            raise ScenarioError(f"--samples: must be >= 0, got {samples}")
+        if samples > 5_000_000:
+            raise ScenarioError(f"--samples: at most 5,000,000, got {samples}")
+        if out is not None:
+            export_format(out)
+            if not out.parent.exists():
+                raise ExportError(f"--out {out}: folder {out.parent} does not exist")
+        scen = load_preset(preset) if preset else load_scenario(scenario)
+        if set_:
+            scen = apply_overrides(scen, set_)
+        table = None
+        if measurements is not None:
+            from .measurements import task_energy_from_records
+
+            table = task_energy_from_records(measurements)
+            scen, switched = with_measured_energy(scen, table)
+            err.print(f"measured energy used for: {', '.join(switched) or '(no matching task)'}")
+        result = run_projection(scen, samples=samples, seed=seed, measurements=table)
+        if out is not None:
+            write_result(result, out)
+    except (ScenarioError, ExportError, ValueError, KeyError) as exc:
+        raise fail(exc.args[0] if exc.args else str(exc)) from None
+
+    h = headline(result)
+    s = result.scenario
+    t = Table(title=f"{s.name}: {s.title}", title_justify="left")
+    t.add_column(f"{h['year']}", style="bold")
+    t.add_column("central", justify="right")
+    if result.percentiles:
+        t.add_column("p5", justify="right")
+        t.add_column("p95", justify="right")
+    for var, label in [
+        ("Energy|Total", f"Energy (TWh/yr, {s.basis} basis)"),
+        ("Energy|Demand side", "  demand side (TWh/yr)"),
+        ("Energy|Supply side", "  supply side (TWh/yr)"),
+        ("Emissions|Total", "Emissions (Mt CO2e/yr)"),
+        ("Water|Total", "Water (billion L/yr, on-site)"),
+    ]:
+        row = [label, _fmt(result.value(var))]
+        if result.percentiles:
+            row += [_fmt(result.value(var, stat="p5")), _fmt(result.value(var, stat="p95"))]
+        t.add_row(*row)
+    console.print(t)
+    r = h["rank"]
+    console.print(f"[bold]{_fmt(h['twh'])} TWh[/] is {r.sentence}; "
+                  f"{h['share_of_world']:.3%} of world electricity (2025); rank {r.rank} of {r.n_countries + 1}.")
+    console.print("  just below: " + ", ".join(f"{c} ({v:,.1f})" for c, v in zip(r.below.country, r.below.twh)))
+    console.print("  just above: " + ", ".join(f"{c} ({v:,.1f})" for c, v in zip(r.above.country, r.above.twh)))
+    if s.compare_with:
+        from .national import country_lookup
+
+        parts = []
+        for key in s.compare_with:
+            c = country_lookup(key)
+            parts.append(f"{c['country']} {c['twh']:,.1f} TWh ({h['twh'] / c['twh']:.0%})")
+        console.print("  compared with: " + "; ".join(parts))
+    util = result.value("Utilisation|Reconciling")
+    if util == util and s.fleet.servers_shipped_per_year.value > 0:
+        console.print(f"  utilisation that reconciles demand with the fleet: {util:.1%}")
+    if result.percentiles:
+        console.print(f"  Monte Carlo: {result.samples:,} samples, seed {result.seed}")
+    if out is not None:
+        console.print(f"wrote {out}")
+
+
+def _register_measure() -> None:
+    try:
+        from measure.cli import register
+    except ImportError:  # the measure package is absent: projection-only install
+        return
+    register(app)
+
+
+_register_measure()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

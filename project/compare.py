@@ -1,0 +1,114 @@
+"""Comparisons: national electricity ranks, world share and per-inference equivalences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .engine import ProjectionResult
+from .national import country_lookup, national_electricity, world_electricity_twh
+from .params import param
+
+
+@dataclass
+class NationalRank:
+    """Where an electricity total (TWh/yr) sits among national consumptions."""
+
+    twh: float
+    rank: int  # 1 = larger than every country's total
+    n_countries: int
+    nearest: pd.Series
+    below: pd.DataFrame  # up to k countries just below, nearest first
+    above: pd.DataFrame  # up to k countries just above, nearest first
+
+    @property
+    def sentence(self) -> str:
+        n = self.nearest
+        return f"about as much as {n['country']} ({n['twh']:,.1f} TWh, {int(n['year'])})"
+
+
+def national_rank(twh: float, k: int = 3) -> NationalRank:
+    """Rank `twh` among codecarbon's national electricity totals (generation, mostly 2022-23)."""
+    df = national_electricity()
+    values = df["twh"].to_numpy()
+    pos = int(np.searchsorted(values, twh))  # countries with smaller totals
+    below = df.iloc[max(0, pos - k):pos].iloc[::-1].reset_index(drop=True)
+    above = df.iloc[pos:pos + k].reset_index(drop=True)
+    nearest = df.iloc[int(np.argmin(np.abs(values - twh)))]
+    return NationalRank(float(twh), len(df) - pos + 1, len(df), nearest, below, above)
+
+
+def ranked_with(twh: float, label: str = "AI (this scenario)", k: int = 6, include: list[str] | None = None) -> pd.DataFrame:
+    """Countries around `twh` plus the named ones, with the AI total as a row (`is_ai` = True).
+
+    Columns: name, twh, is_ai, year; sorted by twh descending (for a ranked bar chart).
+    """
+    r = national_rank(twh, k)
+    parts = [r.below, r.above]
+    for key in include or []:
+        parts.append(country_lookup(key).to_frame().T)
+    df = pd.concat(parts, ignore_index=True).drop_duplicates("iso_code")
+    out = pd.DataFrame({"name": df["country"], "twh": df["twh"].astype(float), "is_ai": False, "year": df["year"]})
+    out = pd.concat([out, pd.DataFrame([{"name": label, "twh": float(twh), "is_ai": True, "year": None}])])
+    return out.sort_values("twh", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def share_of_world(twh: float) -> float:
+    """Fraction of world electricity demand (Our World in Data, 2025)."""
+    return float(twh) / world_electricity_twh()
+
+
+def households(twh: float) -> float:
+    """Number of average US households with the same yearly electricity use (EIA 2022)."""
+    return float(twh) * 1e9 / param("household_kwh_per_year")
+
+
+def equivalences(result: ProjectionResult) -> pd.DataFrame:
+    """Per-inference equivalences in the base year, facility energy (x PUE), central values.
+
+    Columns: task, label, wh_per_inference, charges_per_inference (0.012 kWh charge),
+    charges_per_inference_2024 (0.022 kWh), g_co2_per_1000, km_per_1000 (gasoline car),
+    inferences_per_charge.
+    """
+    c = result.compiled
+    pue = c.params["facility.pue"].central
+    intensity = c.params["grid.intensity_g_per_kwh"].central
+    rows = []
+    for name in c.tasks:
+        kwh = c.params[f"tasks.{name}.energy"].central * c.params[f"tasks.{name}.energy.multiplier"].central * pue
+        g1000 = kwh * 1000 * intensity
+        rows.append(
+            {
+                "task": name,
+                "label": c.params[f"tasks.{name}.energy"].label.rsplit(":", 1)[0],
+                "wh_per_inference": kwh * 1000,
+                "charges_per_inference": kwh / param("smartphone_charge_kwh"),
+                "charges_per_inference_2024": kwh / param("smartphone_charge_kwh_epa_2024"),
+                "g_co2_per_1000": g1000,
+                "km_per_1000": g1000 / param("car_g_co2_per_km"),
+                "inferences_per_charge": param("smartphone_charge_kwh") / kwh if kwh > 0 else np.inf,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def headline(result: ProjectionResult, year: int | None = None) -> dict[str, object]:
+    """The numbers a summary shows for one year (target year by default)."""
+    y = result.scenario.target_year if year is None else year
+    twh = result.value("Energy|Total", y)
+    out: dict[str, object] = {
+        "year": y,
+        "twh": twh,
+        "mt_co2e": result.value("Emissions|Total", y),
+        "water_billion_l": result.value("Water|Total", y),
+        "share_of_world": share_of_world(twh),
+        "households": households(twh),
+        "rank": national_rank(twh),
+    }
+    if result.percentiles:
+        for s in ("p5", "p50", "p95"):
+            out[f"twh_{s}"] = result.value("Energy|Total", y, s)
+            out[f"mt_co2e_{s}"] = result.value("Emissions|Total", y, s)
+    return out
