@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .scenario import ScenarioError
@@ -28,7 +29,7 @@ err = Console(stderr=True)
 
 def fail(message: str) -> typer.Exit:
     """Print a user-facing error and return the Exit(2) to raise."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 

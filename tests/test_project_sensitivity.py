@@ -1,0 +1,39 @@
+"""Tornado swings and Sobol indices."""
+
+import pytest
+
+from project.engine import compile_scenario, run_projection
+from project.scenario import load_preset, scenario_from_dict
+from project.sensitivity import sobol, tornado
+
+
+def test_tornado_swings_match_single_runs():
+    s = load_preset("baseline-2025")
+    c = compile_scenario(s)
+    t = tornado(c)
+    assert (t["swing"].diff().dropna() <= 0).all()  # sorted
+    from project.scenario import apply_overrides
+    row = t.set_index("path").loc["facility.pue"]
+    lo = run_projection(apply_overrides(s, {"facility.pue": row["low"]})).value("Energy|Total")
+    hi = run_projection(apply_overrides(s, {"facility.pue": row["high"]})).value("Energy|Total")
+    assert row["total_at_low"] == pytest.approx(lo)
+    assert row["total_at_high"] == pytest.approx(hi)
+    assert row["total_at_low"] < row["central_total"] < row["total_at_high"]
+
+
+def test_sobol_identifies_the_only_driver():
+    data = {"name": "s", "base_year": 2025, "start_year": 2025, "end_year": 2026, "target_year": 2026,
+            "tasks": {"a": {"inferences_per_day": {"value": 1e6, "low": 0.5e6, "high": 2e6, "distribution": "uniform"},
+                            "energy": {"kwh_per_inference": 0.001}}},
+            "facility": {"pue": {"value": 1.2, "low": 1.19, "high": 1.21, "distribution": "uniform"}},
+            "grid": {"intensity_g_per_kwh": 400}}
+    c = compile_scenario(scenario_from_dict(data))
+    df = sobol(c, n=1024, seed=1).set_index("path")
+    assert df.at["tasks.a.inferences_per_day", "total_order"] > 0.9
+    assert df.at["facility.pue", "total_order"] < 0.05
+
+
+def test_sobol_rejects_bad_n():
+    c = compile_scenario(load_preset("baseline-2025"))
+    with pytest.raises(ValueError, match="power of two"):
+        sobol(c, n=1000)
