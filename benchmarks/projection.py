@@ -45,11 +45,13 @@ def timeit(fn, repeat: int) -> tuple[float, float]:
 def main() -> None:
     s = ten_task_scenario()
     c = compile_scenario(s)
+    data = s.model_dump(exclude_none=True)
     run_projection(s, samples=1000)  # warm caches (data files, scipy)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"scenario: {len(c.tasks)} tasks, years {s.start_year}-{s.end_year}, {len(c.uncertain)} uncertain parameters")
     rows = [
-        ("validate + compile + central run + table", lambda: run_projection(s), 50, 0.010),
+        ("validate dict + compile + central run + table", lambda: run_projection(scenario_from_dict(data)), 50, 0.010),
+        ("compile + central run + table", lambda: run_projection(s), 50, 0.010),
         ("central run + table (compiled once)", lambda: run_projection(s, compiled=c), 200, 0.010),
         ("Monte Carlo 10,000 samples", lambda: run_projection(s, samples=10_000, seed=1, compiled=c), 10, None),
         ("Monte Carlo 100,000 samples", lambda: run_projection(s, samples=100_000, seed=1, compiled=c), 5, 1.0),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -51,24 +52,55 @@ UNITS: dict[str, str] = {
     "Inferences|Total": "billion/yr",
 }
 TASK_PREFIX = "Energy|Inference|"
+EMISSIONS_PREFIX = "Emissions|Inference|"
+WATER_PREFIX = "Water|Inference|"
 
 
 @dataclass
 class Param:
-    """One scenario number as the engine sees it."""
+    """One scenario number as the engine sees it.
+
+    `spec` is the scenario's Uncertain, or (mean, std) for a lognormal energy
+    distribution; the scipy distribution and the swing bounds are built on first use,
+    since a central run (every slider move in the app) needs neither.
+    """
 
     path: str
     label: str
     unit: str
     central: float
-    dist: object | None = None  # frozen scipy.stats distribution, None when fixed
-    low: float | None = None
-    high: float | None = None
+    spec: Uncertain | tuple[float, float]
     source: str = ""
+
+    @cached_property
+    def dist(self):
+        """Frozen scipy.stats distribution, or None when the value is fixed."""
+        if isinstance(self.spec, tuple):
+            mean, std = self.spec
+            return lognormal_from_moments(mean, std) if std > 0 else None
+        return frozen(self.spec)
+
+    @cached_property
+    def bounds(self) -> tuple[float | None, float | None]:
+        if self.dist is None:
+            return (None, None) if isinstance(self.spec, tuple) else (self.spec.low, self.spec.high)
+        if isinstance(self.spec, tuple):
+            return float(self.dist.ppf(0.05)), float(self.dist.ppf(0.95))
+        return swing_bounds(self.spec, self.dist)
+
+    @property
+    def low(self) -> float | None:
+        return self.bounds[0]
+
+    @property
+    def high(self) -> float | None:
+        return self.bounds[1]
 
     @property
     def uncertain(self) -> bool:
-        return self.dist is not None
+        if isinstance(self.spec, tuple):
+            return self.spec[1] > 0
+        return self.spec.distribution != "fixed" and self.dist is not None
 
 
 @dataclass
@@ -91,9 +123,7 @@ class Compiled:
 
 
 def _add(c: Compiled, path: str, u: Uncertain, label: str, unit: str) -> None:
-    dist = frozen(u)
-    lo, hi = swing_bounds(u, dist) if dist is not None else (u.low, u.high)
-    c.params[path] = Param(path, label, unit, float(u.value), dist, lo, hi, u.source or "")
+    c.params[path] = Param(path, label, unit, float(u.value), u, u.source or "")
 
 
 def compile_scenario(scenario: Scenario, measurements: pd.DataFrame | None = None) -> Compiled:
@@ -132,9 +162,7 @@ def compile_scenario(scenario: Scenario, measurements: pd.DataFrame | None = Non
                 mean = float(row["kwh_per_inference_mean"])
                 std = float(row["kwh_per_inference_std"]) if pd.notna(row["kwh_per_inference_std"]) else 0.0
                 source = f"wattcast measurements ({row.get('source', 'records')}, n={int(row['n_records'])})"
-            dist = lognormal_from_moments(mean, std) if std > 0 else None
-            lo, hi = (float(dist.ppf(0.05)), float(dist.ppf(0.95))) if dist is not None else (None, None)
-            c.params[path] = Param(path, f"{label}: energy per inference", "kWh", mean, dist, lo, hi, source)
+            c.params[path] = Param(path, f"{label}: energy per inference", "kWh", mean, (mean, std), source)
             c.energy_sources[name] = source
     s = scenario
     _add(c, "hardware.efficiency_gain_per_year", s.hardware.efficiency_gain_per_year, "Hardware efficiency gain", "1/yr")
@@ -224,7 +252,12 @@ def evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int = 
     out["Energy|Total"] = total
     intensity = v("grid.intensity_g_per_kwh") * (1.0 - v("grid.decarbonisation_per_year")) ** dy
     out["Emissions|Total"] = total * intensity / 1e3
-    out["Water|Total"] = total / pue * v("facility.wue_l_per_kwh")
+    wue = v("facility.wue_l_per_kwh")
+    out["Water|Total"] = total / pue * wue
+    for name in c.tasks:
+        e = out[TASK_PREFIX + name]
+        out[EMISSIONS_PREFIX + name] = e * intensity / 1e3
+        out[WATER_PREFIX + name] = e / pue * wue
     return out
 
 
@@ -246,10 +279,14 @@ def sample_parameters(c: Compiled, samples: int, seed: int) -> dict[str, np.ndar
 
 def variable_order(c: Compiled) -> list[str]:
     names = [k for k in UNITS if k not in ("Energy|Top-down", "Energy|Data centres") or c.scenario.datacentres]
-    return names + [TASK_PREFIX + t for t in c.tasks]
+    return names + [prefix + t for prefix in (TASK_PREFIX, EMISSIONS_PREFIX, WATER_PREFIX) for t in c.tasks]
 
 
 def unit_of(variable: str) -> str:
+    if variable.startswith(EMISSIONS_PREFIX):
+        return UNITS["Emissions|Total"]
+    if variable.startswith(WATER_PREFIX):
+        return UNITS["Water|Total"]
     return UNITS.get(variable, "TWh/yr")
 
 
@@ -287,24 +324,26 @@ def _table(c: Compiled, name: str, central_vals: dict[str, np.ndarray], pct: dic
     names = variable_order(c)
     years = c.years
     ny = len(years)
-    stats_ = ["central"] + (["p5", "p50", "p95"] if pct else [])
-    blocks = [central_vals[k] for k in names]
-    if pct:
-        blocks = [np.vstack([central_vals[k][None, :], pct[k]]) for k in names]
-        values = np.concatenate([b.ravel() for b in blocks])
-    else:
-        values = np.concatenate(blocks)
-    ns = len(stats_)
-    var_col = np.repeat(names, ns * ny)
+    all_stats = ["central", "p5", "p50", "p95"]
+    var_col, unit_col, stat_col, year_col, values = [], [], [], [], []
+    for k in names:
+        stats_ = all_stats if k in pct else all_stats[:1]
+        block = np.vstack([central_vals[k][None, :], pct[k]]) if k in pct else central_vals[k][None, :]
+        m = len(stats_) * ny
+        var_col += [k] * m
+        unit_col += [unit_of(k)] * m
+        stat_col.append(np.repeat(stats_, ny))
+        year_col.append(np.tile(years, len(stats_)))
+        values.append(block.ravel())
     return pd.DataFrame(
         {
             "scenario": name,
             "variable": var_col,
             "region": "World",
-            "unit": [unit_of(x) for x in names for _ in range(ns * ny)],
-            "year": np.tile(years, ns * len(names)),
-            "stat": np.tile(np.repeat(stats_, ny), len(names)),
-            "value": values,
+            "unit": unit_col,
+            "year": np.concatenate(year_col),
+            "stat": np.concatenate(stat_col),
+            "value": np.concatenate(values),
         }
     )
 
@@ -316,7 +355,11 @@ def run_projection(
     measurements: pd.DataFrame | None = None,
     compiled: Compiled | None = None,
 ) -> ProjectionResult:
-    """Central run plus, when `samples` > 0, seeded Monte Carlo percentiles (p5, p50, p95)."""
+    """Central run plus, when `samples` > 0, seeded Monte Carlo percentiles (p5, p50, p95).
+
+    Percentiles cover every variable except the per-task emissions and water, which are
+    reported as central values only.
+    """
     if samples < 0:
         raise ScenarioError(f"--samples must be >= 0, got {samples}")
     c = compiled or compile_scenario(scenario, measurements)
@@ -326,6 +369,8 @@ def run_projection(
         draws = sample_parameters(c, samples, seed)
         sampled = evaluate(c, draws, samples) if draws else {k: a[None, :] for k, a in cen.items()}
         for k, arr in sampled.items():
+            if k.startswith((EMISSIONS_PREFIX, WATER_PREFIX)):
+                continue  # per-task emissions and water: central only (keeps 100k samples <= 1 s)
             if np.isnan(arr).any():  # e.g. reconciling utilisation with no fleet
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
