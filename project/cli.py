@@ -54,6 +54,8 @@ def _fmt(x: float, digits: int = 3) -> str:
         return "-"
     if x == 0:
         return "0"
+    if abs(x) >= 1e6:
+        return f"{x:.3g}"
     if abs(x) >= 100:
         return f"{x:,.0f}"
     return f"{x:.{digits}g}"
@@ -144,6 +146,50 @@ def project(
         console.print(f"  Monte Carlo: {result.samples:,} samples, seed {result.seed}")
     if out is not None:
         console.print(f"wrote {out}")
+
+
+@app.command()
+def sensitivity(
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="A shipped preset."),
+    scenario: Optional[Path] = typer.Option(None, "--scenario", "-s", help="A scenario TOML file."),
+    set_: list[str] = typer.Option([], "--set", help="Override a field by dotted path (repeatable)."),
+    sobol_n: int = typer.Option(1024, "--sobol-n", help="Base sample size of the Sobol indices (a power of two; 0 = skip)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the Sobol sampling."),
+    top: int = typer.Option(10, "--top", help="How many parameters to list."),
+) -> None:
+    """What drives the target year's total: one-at-a-time swings and Sobol indices."""
+    from .engine import compile_scenario
+    from .scenario import apply_overrides, load_preset, load_scenario
+    from .sensitivity import sobol, tornado
+
+    try:
+        if (preset is None) == (scenario is None):
+            raise ScenarioError("give exactly one of --preset NAME or --scenario FILE")
+        scen = load_preset(preset) if preset else load_scenario(scenario)
+        if set_:
+            scen = apply_overrides(scen, set_)
+        c = compile_scenario(scen)
+        tor = tornado(c)
+        sob = sobol(c, n=sobol_n, seed=seed).set_index("path") if sobol_n and len(c.uncertain) >= 2 else None
+    except (ScenarioError, ValueError, KeyError) as exc:
+        raise fail(exc.args[0] if exc.args else str(exc)) from None
+    if tor.empty:
+        console.print("no uncertain parameters in this scenario: nothing to swing")
+        return
+    t = Table(title=f"{scen.name}: Energy|Total in {scen.target_year} (TWh/yr), central {_fmt(tor['central_total'][0])}",
+              title_justify="left")
+    for col in ("parameter", "low", "high", "TWh at low", "TWh at high", "swing"):
+        t.add_column(col, justify="left" if col == "parameter" else "right")
+    if sob is not None:
+        t.add_column("Sobol S1", justify="right")
+        t.add_column("Sobol ST", justify="right")
+    for _, r in tor.head(top).iterrows():
+        row = [f"{r['label']} ({r['unit']})", _fmt(r["low"]), _fmt(r["high"]), _fmt(r["total_at_low"]),
+               _fmt(r["total_at_high"]), _fmt(r["swing"])]
+        if sob is not None:
+            row += [f"{sob.at[r['path'], 'first_order']:.2f}", f"{sob.at[r['path'], 'total_order']:.2f}"]
+        t.add_row(*row)
+    console.print(t)
 
 
 def _register_measure() -> None:

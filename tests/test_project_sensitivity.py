@@ -37,3 +37,15 @@ def test_sobol_rejects_bad_n():
     c = compile_scenario(load_preset("baseline-2025"))
     with pytest.raises(ValueError, match="power of two"):
         sobol(c, n=1000)
+
+
+def test_cli_sensitivity_lists_drivers():
+    from typer.testing import CliRunner
+
+    from project.cli import app
+    res = CliRunner().invoke(app, ["sensitivity", "--preset", "baseline-2025", "--sobol-n", "256"],
+                             env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "chatbot queries: energy per inference" in res.output and "Sobol" in res.output
+    bad = CliRunner().invoke(app, ["sensitivity", "--preset", "baseline-2025", "--sobol-n", "1000"])
+    assert bad.exit_code == 2 and "power of two" in bad.output

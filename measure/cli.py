@@ -1,0 +1,179 @@
+"""``wattcast measure`` and ``wattcast campaign``, registered on the main typer app.
+
+Importing this module does not import torch: the command bodies import the runners.
+A user error (bad task, model, config field, file, missing CUDA or NVML, corrupt results
+file) prints one message to stderr and exits with status 2; nothing already written is lost.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from measure.errors import MeasureError
+
+err_console = Console(stderr=True)
+out_console = Console()
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+def _fail(msg: str) -> None:
+    err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def _fmt_j(j: float) -> str:
+    if j >= 3.6e6:
+        return f"{j / 3.6e6:.3f} kWh"
+    if j >= 1e3:
+        return f"{j / 1e3:.2f} kJ"
+    return f"{j:.2f} J"
+
+
+def _store(out: Path, resume: bool, keys: set[str]):
+    from measure.store import ResultStore
+
+    store = ResultStore(out)
+    if store.exists():
+        done = store.open().done()
+        clash = {k for k, _ in done} & keys
+        if clash and not resume:
+            raise MeasureError("already holds records of these trials; pass --resume to continue "
+                               "them, or choose another --out", str(store.jsonl))
+        return store, done
+    return store.open(), set()
+
+
+def _run(trials: list, out: Path, resume: bool, label: str) -> int:
+    """Run trials with a progress bar; returns the number of failed trials."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from measure.models import resolve_model
+
+    # validate everything before running anything
+    for cfg in trials:
+        resolve_model(cfg.model, cfg.task)
+    if any(c.device.startswith("cuda") for c in trials):
+        from measure.runners import check_device
+
+        for cfg in trials:
+            check_device(cfg.device)
+    store, done = _store(out, resume, {c.trial_key() for c in trials})
+    from measure.run import run_trial
+
+    total = sum(1 for c in trials for i in range(c.repeats) if (c.trial_key(), i) not in done)
+    skipped = sum(c.repeats for c in trials) - total
+    if skipped:
+        err_console.print(f"resuming: {skipped} window(s) already in {store.jsonl}", highlight=False)
+    failed = 0
+    energy = {"j": 0.0}
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                  TextColumn("{task.fields[energy]}"), console=err_console,
+                  disable=not err_console.is_terminal and "pytest" in sys.modules) as progress:
+        bar = progress.add_task(label, total=total, energy="0 J")
+
+        def on_record(rec: dict[str, Any]) -> None:
+            energy["j"] += rec["energy_j_window"] or 0.0
+            progress.update(bar, advance=1, energy=f"{_fmt_j(energy['j'])} measured")
+
+        for cfg in trials:
+            progress.update(bar, description=f"{label}: {cfg.task} / {cfg.model} / b{cfg.batch_size} / {cfg.dtype}")
+            try:
+                run_trial(cfg, store, done=done, on_record=on_record)
+            except MeasureError:
+                raise
+            except Exception as e:  # a failed window: its record is written; go on
+                failed += 1
+                err_console.print(f"[yellow]trial failed[/] {cfg.task}/{cfg.model}: "
+                                  f"{type(e).__name__}: {e} (failed record written)", highlight=False)
+    path = store.consolidate()
+    n = len(store.records())
+    out_console.print(f"{n} record(s) in {store.jsonl}" + (f" and {path}" if path else ""),
+                      highlight=False)
+    return failed
+
+
+def measure_command(
+    task: str = typer.Option(..., "--task", help="one of the 10 task ids"),
+    model: str = typer.Option(..., "--model", help="shipped config name or a local pretrained directory"),
+    device: str = typer.Option("cuda", "--device", help="cuda, cuda:N or cpu"),
+    n: Optional[int] = typer.Option(None, "--n", help="inferences per window (default 1000)"),
+    batch: Optional[int] = typer.Option(None, "--batch", help="batch size (default 1)"),
+    warmup: Optional[int] = typer.Option(None, "--warmup", help="warm-up inferences (default 0)"),
+    repeats: Optional[int] = typer.Option(None, "--repeats", help="windows (default 10)"),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32, float16 or bfloat16"),
+    phase: Optional[str] = typer.Option(None, "--phase", help="inference or finetune"),
+    backend: Optional[str] = typer.Option(None, "--backend", help="auto, nvml, codecarbon, nvml+codecarbon, fake"),
+    preset: Optional[str] = typer.Option(None, "--preset", help="protocol preset: study, ai_energy_score, ml_energy"),
+    idle_s: Optional[float] = typer.Option(None, "--idle-baseline", help="seconds of idle draw to measure first"),
+    whole_node: Optional[bool] = typer.Option(None, "--whole-node/--used-gpus", help="sum every GPU (the study's setup)"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="diffusion steps (default: pipeline default)"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    out: Path = typer.Option(Path("measurements"), "--out", help="results directory"),
+    resume: bool = typer.Option(False, "--resume", help="continue a trial already in --out"),
+) -> None:
+    """Measure per-inference energy of one task and model (one trial, --repeats windows)."""
+    from measure.config import make_config, preset_defaults
+
+    try:
+        fields: dict[str, Any] = preset_defaults(preset) if preset else {}
+        opts = {"task": task, "model": model, "device": device, "n_inferences": n, "batch_size": batch,
+                "warmup": warmup, "repeats": repeats, "dtype": dtype, "phase": phase, "backend": backend,
+                "idle_baseline_s": idle_s, "whole_node": whole_node, "seed": seed}
+        fields.update({k: v for k, v in opts.items() if v is not None})
+        if steps is not None:
+            fields.setdefault("generation", {})["num_inference_steps"] = steps
+        cfg = make_config("options", **fields)
+        failed = _run([cfg], out, resume, "measure")
+    except MeasureError as e:
+        _fail(str(e))
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def campaign_command(
+    file: Path = typer.Argument(..., help="campaign TOML (see data/campaigns/)"),
+    resume: bool = typer.Option(False, "--resume", help="skip windows already in --out"),
+    out: Optional[Path] = typer.Option(None, "--out", help="results directory (default measurements/<name>)"),
+    device: Optional[str] = typer.Option(None, "--device", help="override every trial's device"),
+    backend: Optional[str] = typer.Option(None, "--backend", help="override every trial's backend"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="list the trials and exit"),
+) -> None:
+    """Run a grid of trials (tasks x models x batch sizes x precisions) from a TOML file."""
+    from measure.config import load_campaign
+
+    try:
+        over = {k: v for k, v in {"device": device, "backend": backend}.items() if v is not None}
+        camp = load_campaign(file, overrides=over)
+        if dry_run:
+            for c in camp.trials:
+                out_console.print(f"{c.trial_key()}  {c.task:22} {c.model:28} b{c.batch_size:<4} "
+                                  f"{c.dtype:9} {c.device:6} n={c.n_inferences} x{c.repeats}", highlight=False)
+            out_console.print(f"{len(camp.trials)} trial(s)")
+            return
+        failed = _run(camp.trials, out or Path("measurements") / camp.name, resume, camp.name)
+    except MeasureError as e:
+        _fail(str(e))
+    if failed:
+        err_console.print(f"{failed} trial(s) failed; their failed records are in the store", highlight=False)
+        raise typer.Exit(EXIT_FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``measure`` and ``campaign`` to the main ``wattcast`` app."""
+    app.command("measure")(measure_command)
+    app.command("campaign")(campaign_command)
+
+
+def make_app() -> typer.Typer:
+    app = typer.Typer(add_completion=False, no_args_is_help=True,
+                      help="wattcast measurement commands (measure, campaign)")
+    register(app)
+    return app
