@@ -22,7 +22,7 @@ from project.scenario import Scenario, ScenarioError, preset_names
 
 DEFAULT_PRESET = "baseline-2025"
 SEED = 0
-SAMPLES = {"standard": 1000, "precise": 10000}
+SAMPLES = {"standard": 1000, "precise": 5000}
 CTL = "ctl:"
 
 

@@ -293,7 +293,8 @@ class NVMLBackend(EnergyBackend):
                 capped = bool(int(reasons) & int(mask))
             except Exception:
                 pass
-            if capped or (limit and avg >= POWER_LIMIT_FRACTION * limit):
+            near_limit = bool(limit) and dt >= self.min_window_s and avg >= POWER_LIMIT_FRACTION * limit
+            if capped or near_limit:
                 if "power-limit-hit" not in r.flags:
                     r.flags.append("power-limit-hit")
         if self.whole_node and len(self.handles) > 1:
@@ -344,13 +345,17 @@ class CodeCarbonBackend(EnergyBackend):
     name = "codecarbon"
 
     def __init__(self, country_iso_code: str = "USA", measure_power_secs: float = 1.0,
-                 gpu_ids: Sequence[int] | None = None, output_dir: str | None = None) -> None:
-        for name in ("codecarbon", "codecarbon.core", "codecarbon.external"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+                 gpu_ids: Sequence[int] | None = None, output_dir: str | None = None,
+                 whole_node: bool = False) -> None:
+        self.whole_node = whole_node
+        import os
+
+        os.environ.setdefault("CODECARBON_LOG_LEVEL", "error")
         try:
             from codecarbon import OfflineEmissionsTracker
         except ImportError:
             raise MeasureError("codecarbon is not installed", "backend codecarbon") from None
+        logging.getLogger("codecarbon").setLevel(logging.ERROR)
         kwargs: dict[str, Any] = dict(
             country_iso_code=country_iso_code, save_to_file=False, save_to_api=False,
             log_level="error", measure_power_secs=measure_power_secs,
@@ -359,9 +364,13 @@ class CodeCarbonBackend(EnergyBackend):
             kwargs["output_dir"] = output_dir
         if gpu_ids is not None:
             kwargs["gpu_ids"] = list(gpu_ids)
-        self.tracker = OfflineEmissionsTracker(**kwargs)
-        for name in ("codecarbon",):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        import warnings
+
+        with warnings.catch_warnings():
+            # codecarbon 3 deprecates save_to_*; output_methods=[] would fall back to CSV,
+            # and save_to_file=False is what works from 2.3.1 (the study's) to 3.x
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.tracker = OfflineEmissionsTracker(**kwargs)
         self.tracker.start()
         self._n = 0
         hw = {type(h).__name__: h for h in getattr(self.tracker, "_hardware", [])}
@@ -384,6 +393,8 @@ class CodeCarbonBackend(EnergyBackend):
                     cpu_method=self.cpu_method, ram_method="estimate")
         if self.has_gpu:
             r.gpu_j, r.gpu_method = float(d.gpu_energy) * kwh, "counter"
+            if self.whole_node:
+                r.flags.append("idle-gpus-included")
         if self.cpu_method == "estimate":
             r.flags.append("cpu-estimated")
         r.flags.append("ram-estimated")
@@ -439,7 +450,7 @@ def make_backend(name: str, device: str, whole_node: bool = False, country_iso_c
                            poll_interval_s=min(0.1, measure_power_secs))
     gpu_ids = None if (whole_node or device == "cpu") else idx
     if name == "codecarbon":
-        return CodeCarbonBackend(country_iso_code, measure_power_secs, gpu_ids=gpu_ids)
+        return CodeCarbonBackend(country_iso_code, measure_power_secs, gpu_ids=gpu_ids, whole_node=whole_node)
     if name == "nvml+codecarbon":
         g = NVMLBackend(idx, whole_node=whole_node, nvml=nvml, poll_interval_s=min(0.1, measure_power_secs))
         try:

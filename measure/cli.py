@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from measure.errors import MeasureError
 
@@ -24,7 +25,7 @@ EXIT_FAILED = 1
 
 
 def _fail(msg: str) -> None:
-    err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_USAGE)
 
 
@@ -65,6 +66,7 @@ def _run(trials: list, out: Path, resume: bool, label: str) -> int:
         for cfg in trials:
             check_device(cfg.device)
     store, done = _store(out, resume, {c.trial_key() for c in trials})
+    from measure.backends import make_backend
     from measure.run import run_trial
 
     total = sum(1 for c in trials for i in range(c.repeats) if (c.trial_key(), i) not in done)
@@ -81,18 +83,31 @@ def _run(trials: list, out: Path, resume: bool, label: str) -> int:
 
         def on_record(rec: dict[str, Any]) -> None:
             energy["j"] += rec["energy_j_window"] or 0.0
-            progress.update(bar, advance=1, energy=f"{_fmt_j(energy['j'])} measured")
+            progress.update(bar, advance=1, energy=_fmt_j(energy["j"]))
 
-        for cfg in trials:
-            progress.update(bar, description=f"{label}: {cfg.task} / {cfg.model} / b{cfg.batch_size} / {cfg.dtype}")
-            try:
-                run_trial(cfg, store, done=done, on_record=on_record)
-            except MeasureError:
-                raise
-            except Exception as e:  # a failed window: its record is written; go on
-                failed += 1
-                err_console.print(f"[yellow]trial failed[/] {cfg.task}/{cfg.model}: "
-                                  f"{type(e).__name__}: {e} (failed record written)", highlight=False)
+        backends: dict[tuple, Any] = {}  # one backend (one codecarbon tracker) per setting
+        try:
+            for cfg in trials:
+                if all((cfg.trial_key(), i) in done for i in range(cfg.repeats)):
+                    continue
+                progress.update(bar, description=f"{cfg.model} b{cfg.batch_size} {cfg.dtype}")
+                bkey = (cfg.resolved_backend(), cfg.device, cfg.whole_node, cfg.country_iso_code,
+                        cfg.measure_power_secs)
+                if bkey not in backends:
+                    backends[bkey] = make_backend(*bkey[:2], whole_node=cfg.whole_node,
+                                                  country_iso_code=cfg.country_iso_code,
+                                                  measure_power_secs=cfg.measure_power_secs)
+                try:
+                    run_trial(cfg, store, backend=backends[bkey], done=done, on_record=on_record)
+                except MeasureError:
+                    raise
+                except Exception as e:  # a failed window: its record is written; go on
+                    failed += 1
+                    err_console.print(f"[yellow]trial failed[/] {cfg.task}/{cfg.model}: "
+                                      f"{type(e).__name__}: {escape(str(e))} (failed record written)", highlight=False)
+        finally:
+            for b in backends.values():
+                b.close()
     path = store.consolidate()
     n = len(store.records())
     out_console.print(f"{n} record(s) in {store.jsonl}" + (f" and {path}" if path else ""),
@@ -152,6 +167,13 @@ def campaign_command(
     try:
         over = {k: v for k, v in {"device": device, "backend": backend}.items() if v is not None}
         camp = load_campaign(file, overrides=over)
+        from measure.models import resolve_model
+
+        for c in camp.trials:
+            try:
+                resolve_model(c.model, c.task)
+            except MeasureError as e:
+                raise MeasureError(f"{e}", f"{file} (task {c.task})") from None
         if dry_run:
             for c in camp.trials:
                 out_console.print(f"{c.trial_key()}  {c.task:22} {c.model:28} b{c.batch_size:<4} "

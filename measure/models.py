@@ -33,6 +33,21 @@ AUTO_CLASSES: dict[str, str] = {
 }
 
 
+#: the tiny test variant of each task (data/model_configs/tiny/)
+TINY_MODELS: dict[str, str] = {
+    "text_classification": "tiny-distilbert-sst2",
+    "extractive_qa": "tiny-roberta-squad2",
+    "masked_lm": "tiny-bert-mlm",
+    "token_classification": "tiny-bert-ner",
+    "image_classification": "tiny-vit",
+    "object_detection": "tiny-detr",
+    "text_generation": "tiny-gpt2",
+    "summarization": "tiny-bart-cnn",
+    "image_captioning": "tiny-blip",
+    "image_generation": "tiny-sd",
+}
+
+
 def model_configs_dir() -> Path:
     return data_dir() / "model_configs"
 

@@ -40,6 +40,8 @@ def build_record(cfg: MeasureConfig, source: ModelSource, res: WindowResult, rep
         flags.append("no-warmup")
     if source.weights == "random-init":
         flags.append("random-init")
+    if backend_name == "fake":
+        flags.append("fake-energy")
     if r.cpu_method == "estimate" and "cpu-estimated" not in flags:
         flags.append("cpu-estimated")
     active = None

@@ -24,6 +24,9 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DIFFUSERS_NO_ADVISORY_WARNINGS", "1")
 
 import torch  # noqa: E402
+import transformers  # noqa: E402
+
+transformers.logging.set_verbosity_error()  # before diffusers imports transformers' image processors
 
 from measure import inputs as inp  # noqa: E402
 from measure.config import MeasureConfig  # noqa: E402
@@ -413,7 +416,7 @@ class ImageGenerationRunner(Runner):
             cls = getattr(diffusers, spec["pipeline"])
             if "requires_safety_checker" in cls.__init__.__code__.co_varnames:
                 comps["requires_safety_checker"] = False
-            self.pipe = cls(**comps)
+            self.pipe = cls(**comps, **spec.get("pipeline_kwargs", {}))
         self.pipe.to(self.device, self.dtype)
         self.pipe.set_progress_bar_config(disable=True)
         self.model = self.pipe.unet if hasattr(self.pipe, "unet") else self.pipe.transformer

@@ -98,7 +98,9 @@ def fmt_delta(value: float, base: float, fmt: Callable[[float], str]) -> str | N
         return None
     sign = "+" if d > 0 else "-"
     rel = f"{sign}{fmt_sig(abs(d) / abs(base) * 100, 2)}% · " if base else ""
-    return f"{rel}{sign}{fmt(abs(d))} vs preset"
+    if rel and abs(d) / abs(base) >= 10:
+        rel = f"{fmt_sig(float(value) / float(base), 2)}x · "
+    return f"{rel}{sign}{fmt(abs(d))}"
 
 
 # ---------------------------------------------------------------------------
@@ -752,33 +754,34 @@ def matching_tasks(scenario: Scenario, measured: list[str]) -> dict[str, str]:
 
 
 def load_project_records() -> tuple[pd.DataFrame | None, str]:
-    """The project's own measurement records, per record and per task, if there are any.
+    """The project's own measurement records (data/measurements/), if there are any.
 
-    Returns (records, message). Uses project.measurements when it exists (written by the
-    measure/ side); reads JSONL/CSV/Parquet record files directly otherwise.
+    Returns (records, message); records is None when there are none or they cannot be
+    read (the message says why). Uses project.measurements.load_records (written by the
+    measure/ side) when it exists, else reads the record files directly.
     """
     folder = data_dir() / "measurements"
-    files = [p for p in folder.rglob("*") if p.suffix in (".jsonl", ".parquet", ".csv") and p.is_file()] \
+    files = [p for p in folder.rglob("*") if p.suffix in (".jsonl", ".parquet") and p.is_file()] \
         if folder.exists() else []
+    where = f"{folder.name}/" if folder.parent != data_dir() else f"data/{folder.name}/"
     if not files:
-        return None, f"No measurement records yet in {folder.relative_to(data_dir().parent)}/."
-    frames = []
-    for p in files:
+        return None, f"No measurement records yet in {where}."
+    try:
         try:
-            if p.suffix == ".jsonl":
-                frames.append(pd.read_json(p, lines=True))
-            elif p.suffix == ".parquet":
-                frames.append(pd.read_parquet(p))
-            else:
-                frames.append(pd.read_csv(p))
-        except Exception as exc:  # noqa: BLE001 - one bad file must not break the page
-            return None, f"Could not read {p.name}: {exc}"
-    df = pd.concat(frames, ignore_index=True)
-    if "energy_kwh_per_inference" not in df.columns:
-        return None, "Measurement files found, but without an energy_kwh_per_inference column."
-    if "record_id" in df.columns:
-        df = df.drop_duplicates("record_id")
-    return df, f"{len(df):,} records from {len(files)} file(s)."
+            from .measurements import load_records
+        except ImportError:
+            load_records = None
+        if load_records is not None:
+            df = load_records(folder)
+        else:
+            df = pd.concat([pd.read_json(p, lines=True) if p.suffix == ".jsonl" else pd.read_parquet(p)
+                            for p in files], ignore_index=True)
+    except Exception as exc:  # noqa: BLE001 - a bad records file must not break the page
+        return None, f"The records in {where} could not be read: {exc}"
+    if "energy_kwh_per_inference" not in df.columns or "task" not in df.columns:
+        return None, f"Records found in {where}, but without task and energy_kwh_per_inference columns."
+    n_files = len({p.parent for p in files})
+    return df, f"{len(df):,} records from {n_files} store(s) in {where}."
 
 
 def project_task_energy(records: pd.DataFrame) -> pd.DataFrame:
@@ -816,8 +819,8 @@ def caveats() -> list[str]:
             out.append("The study: " + re.sub(r"\s+", " ", re.sub(r"^\d+\.\s*", "", it)).strip())
     except (OSError, IndexError):
         pass
-    n_check = int(parameter_table()["note"].fillna("").str.contains("check").sum()
-                  + parameter_table()["source"].fillna("").str.contains(r"\(check\)").sum())
+    pt = parameter_table()
+    n_check = int((pt["note"].fillna("").str.contains("check") | pt["source"].fillna("").str.contains("check")).sum())
     out += [
         "Demand side and supply side are different questions. The demand side multiplies known usage by "
         "measured energy per inference; the supply side assumes every shipped AI server draws power. In "
@@ -845,3 +848,24 @@ def equations() -> str:
 
     doc = engine.__doc__ or ""
     return doc.split("Equations", 1)[1].split(":", 1)[1].strip("\n") if "Equations" in doc else doc
+
+
+def band_spread(df: pd.DataFrame) -> float:
+    """Largest p95 / central ratio of a band table (1 without samples); decides a log axis."""
+    if "p95" not in df or df["p95"].isna().all():
+        return 1.0
+    c = df["central"].to_numpy(dtype=float)
+    p = df["p95"].to_numpy(dtype=float)
+    ok = c > 0
+    return float(np.nanmax(p[ok] / c[ok])) if ok.any() else 1.0
+
+
+def fmt_duration_days(days: float) -> str:
+    """0.08 -> '1.9 hours', 3 -> '3 days', 800 -> '2.2 years', inf -> 'never'."""
+    if not np.isfinite(days):
+        return "never"
+    if days < 1:
+        return f"{fmt_sig(days * 24, 2)} hours"
+    if days < 365:
+        return f"{fmt_sig(days, 2)} days"
+    return f"{fmt_sig(days / 365, 2)} years"

@@ -1,0 +1,231 @@
+"""Energy backends and measurement windows, against a fake backend and a mocked pynvml."""
+
+from __future__ import annotations
+
+import time
+import types
+
+import pytest
+
+from measure.backends import (
+    NVML_COUNTER_MODULUS_MJ, CompositeBackend, FakeBackend, NVMLBackend, Reading,
+    counter_delta_mj, integrate_power, make_backend,
+)
+from measure.errors import MeasureError
+from measure.window import Monitor, window
+
+
+# --------------------------------------------------------------------------- fake + window
+
+def test_fake_script_gives_exact_differences():
+    fb = FakeBackend(script=[{"gpu_j": 10.0, "cpu_j": 1.0, "ram_j": 0.5},
+                             {"gpu_j": 110.0, "cpu_j": 5.0, "ram_j": 2.5}])
+    mon = Monitor(fb)
+    with window(mon, "w") as w:
+        pass
+    r = w.result.reading
+    assert (r.gpu_j, r.cpu_j, r.ram_j) == (100.0, 4.0, 2.0)
+    assert r.total_j == 106.0
+    assert (r.gpu_method, r.cpu_method, r.ram_method) == ("counter", "estimate", "estimate")
+    assert w.result.status == "ok" and w.result.error is None
+
+
+def test_fake_missing_component_is_none():
+    fb = FakeBackend(script=[{"gpu_j": 0.0}, {"gpu_j": 3.0}])
+    mon = Monitor(fb)
+    mon.begin_window("a")
+    r = mon.end_window("a").reading
+    assert r.cpu_j is None and r.cpu_method == "none" and r.total_j == 3.0
+
+
+def test_window_closes_and_flags_on_exception():
+    fb = FakeBackend(script=[{"gpu_j": 0.0}, {"gpu_j": 7.0}])
+    mon = Monitor(fb)
+    handle = None
+    with pytest.raises(ZeroDivisionError):
+        with window(mon, "boom") as handle:
+            1 / 0
+    res = handle.result
+    assert res is not None and res.status == "failed"
+    assert "failed:ZeroDivisionError" in res.flags
+    assert res.reading.gpu_j == 7.0  # the energy up to the failure is still recorded
+    assert fb.calls == ["begin", "end"]
+
+
+def test_backend_failure_at_end_still_closes():
+    class Broken(FakeBackend):
+        def end(self, token):
+            raise RuntimeError("sensor gone")
+
+    mon = Monitor(Broken())
+    mon.begin_window("x")
+    res = mon.end_window("x")
+    assert res.status == "failed" and "failed:backend-RuntimeError" in res.flags
+
+
+def test_short_window_flag():
+    mon = Monitor(FakeBackend(power_w={"gpu": 100.0}, min_window_s=10.0))
+    with window(mon, "s") as w:
+        time.sleep(0.01)
+    assert "short-window" in w.result.flags
+    assert w.result.reading.gpu_j == pytest.approx(100.0 * w.result.duration_s, rel=0.2)
+
+
+def test_window_names_must_be_unique_while_open():
+    mon = Monitor(FakeBackend())
+    mon.begin_window("a")
+    with pytest.raises(ValueError):
+        mon.begin_window("a")
+
+
+def test_integrate_power_trapezoid():
+    assert integrate_power([(0.0, 100.0), (1.0, 200.0), (3.0, 200.0)]) == pytest.approx(150 + 400)
+    assert integrate_power([(0.0, 5.0)]) == 0.0
+
+
+def test_counter_delta_wraps():
+    assert counter_delta_mj(100, 250) == (150, False)
+    assert counter_delta_mj(NVML_COUNTER_MODULUS_MJ - 100, 50) == (150, True)
+
+
+def test_composite_takes_gpu_from_one_and_host_from_other():
+    g = FakeBackend(script=[{"gpu_j": 0, "cpu_j": 0}, {"gpu_j": 50, "cpu_j": 999}])
+    h = FakeBackend(script=[{"gpu_j": 0, "cpu_j": 0, "ram_j": 0}, {"gpu_j": 777, "cpu_j": 4, "ram_j": 2}],
+                    flags=["cpu-estimated"])
+    c = CompositeBackend(g, h)
+    r = c.end(c.begin())
+    assert (r.gpu_j, r.cpu_j, r.ram_j) == (50, 4, 2)
+    assert "cpu-estimated" in r.flags and c.name == "fake+fake"
+
+
+# --------------------------------------------------------------------------- mocked pynvml
+
+class NVMLNotSupported(Exception):
+    pass
+
+
+def fake_pynvml(counters: dict[int, list[int] | None], power_mw: dict[int, float] | None = None,
+                limit_mw: float = 400_000.0, throttle: int = 0):
+    """A pynvml stand-in: scripted energy counters (mJ) per GPU; None = no counter."""
+    state = {i: list(v) if v is not None else None for i, v in counters.items()}
+    m = types.SimpleNamespace()
+    m.inited = 0
+    m.nvmlInit = lambda: setattr(m, "inited", m.inited + 1)
+    m.nvmlShutdown = lambda: None
+    m.nvmlDeviceGetCount = lambda: len(counters)
+    m.nvmlDeviceGetHandleByIndex = lambda i: i
+
+    def energy(h):
+        seq = state[h]
+        if seq is None:
+            raise NVMLNotSupported("not supported")
+        return seq.pop(0) if len(seq) > 1 else seq[0]
+
+    m.nvmlDeviceGetTotalEnergyConsumption = energy
+    m.nvmlDeviceGetPowerUsage = lambda h: (power_mw or {}).get(h, 100_000.0)
+    m.nvmlDeviceGetEnforcedPowerLimit = lambda h: limit_mw
+    m.nvmlDeviceGetCurrentClocksThrottleReasons = lambda h: throttle
+    m.nvmlClocksThrottleReasonSwPowerCap = 0x4
+    m.nvmlDeviceGetName = lambda h: b"NVIDIA Fake-100"
+    m.nvmlDeviceGetUUID = lambda h: f"GPU-{h}"
+    m.nvmlSystemGetDriverVersion = lambda: "999.99"
+    return m
+
+
+def test_nvml_counter_one_gpu():
+    # first call probes for the counter, then begin and end
+    nv = fake_pynvml({0: [0, 1_000_000, 1_250_000]})
+    b = NVMLBackend([0], nvml=nv)
+    r = b.end(b.begin())
+    assert r.gpu_j == pytest.approx(250.0) and r.gpu_method == "counter"
+    assert r.per_gpu_j == {"0": pytest.approx(250.0)}
+    assert "counter-wrapped" not in r.flags and "power-limit-hit" not in r.flags
+    meta = b.metadata()
+    assert meta["driver"] == "999.99" and meta["gpus"][0]["name"] == "NVIDIA Fake-100"
+    assert meta["gpus"][0]["power_limit_w"] == 400.0
+
+
+def test_nvml_counter_wraparound():
+    start = NVML_COUNTER_MODULUS_MJ - 500
+    nv = fake_pynvml({0: [start, start, 1500]})
+    b = NVMLBackend([0], nvml=nv)
+    r = b.end(b.begin())
+    assert r.gpu_j == pytest.approx(2.0)  # 500 + 1500 mJ
+    assert "counter-wrapped" in r.flags
+
+
+def test_nvml_missing_counter_falls_back_to_polling():
+    nv = fake_pynvml({0: None}, power_mw={0: 200_000.0})
+    b = NVMLBackend([0], nvml=nv, poll_interval_s=0.01)
+    tok = b.begin()
+    time.sleep(0.2)
+    t = time.perf_counter() - tok["t"]
+    r = b.end(tok)
+    assert r.gpu_method == "integrated-power"
+    assert r.gpu_j == pytest.approx(200.0 * t, rel=0.15)
+    assert b.min_window_s >= 0.1
+
+
+def test_nvml_several_gpus_and_whole_node():
+    nv = fake_pynvml({0: [0, 0, 3000], 1: [0, 0, 5000], 2: [0, 0, 7000]})
+    b = NVMLBackend([1], nvml=nv)
+    r = b.end(b.begin())
+    assert r.per_gpu_j == {"1": pytest.approx(5.0)} and "idle-gpus-included" not in r.flags
+
+    nv = fake_pynvml({0: [0, 0, 3000], 1: [0, 0, 5000], 2: [0, 0, 7000]})
+    b = NVMLBackend(whole_node=True, nvml=nv)
+    r = b.end(b.begin())
+    assert r.gpu_j == pytest.approx(15.0)
+    assert set(r.per_gpu_j) == {"0", "1", "2"}
+    assert "idle-gpus-included" in r.flags
+
+
+def test_nvml_mixed_counter_and_polling_reports_integrated():
+    nv = fake_pynvml({0: [0, 0, 1000], 1: None})
+    b = NVMLBackend(whole_node=True, nvml=nv, poll_interval_s=0.01)
+    r = b.end(b.begin())
+    assert r.gpu_method == "integrated-power"
+
+
+def test_nvml_power_limit_hit():
+    nv = fake_pynvml({0: [0, 0, 10]}, throttle=0x4)  # driver reports a software power cap
+    b = NVMLBackend([0], nvml=nv)
+    assert "power-limit-hit" in b.end(b.begin()).flags
+    # average power at the limit over a long-enough window
+    nv = fake_pynvml({0: [0, 0, 10**9]}, limit_mw=300_000.0)
+    b = NVMLBackend([0], nvml=nv)
+    b.min_window_s = 0.0
+    assert "power-limit-hit" in b.end(b.begin()).flags
+
+
+def test_nvml_bad_index_and_init_failure():
+    with pytest.raises(MeasureError, match="GPU index 3"):
+        NVMLBackend([3], nvml=fake_pynvml({0: [0]}))
+    nv = fake_pynvml({0: [0]})
+
+    def boom():
+        raise RuntimeError("NVML Shared Library Not Found")
+
+    nv.nvmlInit = boom
+    with pytest.raises(MeasureError, match="NVML could not start"):
+        NVMLBackend([0], nvml=nv)
+
+
+def test_make_backend_rejects_gpu_backend_on_cpu():
+    with pytest.raises(MeasureError, match="measures GPUs"):
+        make_backend("nvml", "cpu")
+    with pytest.raises(MeasureError, match="unknown backend"):
+        make_backend("joulemeter", "cuda")
+
+
+def test_nvml_backend_via_make_backend_with_mock():
+    b = make_backend("nvml", "cuda:1", nvml=fake_pynvml({0: [0], 1: [0, 0, 2000]}))
+    assert b.used_indices == [1]
+    assert b.end(b.begin()).gpu_j == pytest.approx(2.0)
+
+
+def test_reading_merge_keeps_flags():
+    a = Reading(gpu_j=1.0, gpu_method="counter", flags=["x"])
+    b = Reading(cpu_j=2.0, cpu_method="estimate", flags=["y"])
+    m = a.merge(b, take=("cpu",))
+    assert m.total_j == 3.0 and m.flags == ["x", "y"]
