@@ -112,6 +112,13 @@ else:
         st.altair_chart(rc.properties(height=max(160, 40 * rec["task"].nunique())), width="stretch")
     if per_task is not None and len(per_task):
         st.dataframe(per_task, hide_index=True, width="stretch")
+        if st.toggle("Use these records in the simulator", key="m_use_records",
+                     help="Replaces the energy per inference of the matching scenario tasks, as an upload does."):
+            ss["upload_summary"] = per_task
+            ss["use_upload"] = True
+            ss["measurement_source"] = "wattcast's measurement records"
+        elif ss.get("measurement_source") == "wattcast's measurement records":
+            ss["use_upload"] = False
 
 # ---------------------------------------------------------------------------
 # Upload
@@ -126,7 +133,8 @@ st.markdown(
     "`image_generation` and `summarization`). The task keeps its usage and its model-mix multiplier.")
 u1, u2 = st.columns([1, 1], gap="large")
 with u1:
-    up = st.file_uploader("CSV file", type=["csv"], key="m_upload", max_upload_size=sup.MAX_UPLOAD_BYTES // (1024 * 1024),
+    up = st.file_uploader("CSV file", type=["csv"], key="m_upload",
+                          max_upload_size=sup.MAX_UPLOAD_BYTES // (1024 * 1024),
                           help="UTF-8 CSV with a header row.")
 with u2:
     pasted = st.text_area("...or paste CSV text", key="m_paste", height=140,
@@ -173,6 +181,8 @@ if data is not None:
                         value=bool(ss.get("use_upload")))
         ss["use_upload"] = use
         ss["upload_summary"] = summary if use else ss.get("upload_summary")
+        if use:
+            ss["measurement_source"] = "your uploaded measurements"
         if use:
             st.caption("Switched on: the Simulator page now uses these numbers (a badge there says so).")
 else:

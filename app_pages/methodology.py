@@ -74,5 +74,6 @@ st.markdown(
     "(`data/reference/PROVENANCE.md`).\n"
     f"- National electricity and grid intensity: {CODECARBON_SOURCE}, read from the installed codecarbon package "
     f"({len(state.national())} countries, mostly 2022-23).\n"
-    "- World electricity 2025 and the countries the presets cite: Our World in Data (`data/national_crosscheck_2025.csv`).\n"
+    "- World electricity 2025 and the countries the presets cite: Our World in Data "
+    "(`data/national_crosscheck_2025.csv`).\n"
     "- Presets: `data/scenarios/*.toml`, each with its own sources (above).")

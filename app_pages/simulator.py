@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import altair as alt
 import numpy as np
@@ -14,6 +14,7 @@ from app_pages import state
 from project import app_support as sup
 from project.compare import equivalences, headline, ranked_with
 from project.export import excel_bytes
+from project.national import world_electricity_twh
 from project.scenario import scenario_to_toml
 from project.sensitivity import tornado
 
@@ -46,7 +47,8 @@ def _fmt_choice(c: sup.Control):
     if p.endswith(".inferences_per_day"):
         return lambda v: f"{sup.fmt_count(v)} / day"
     if p.endswith(".energy.multiplier"):
-        base = sup.task_base_kwh(preset, p.split(".")[1])
+        task = p.split(".")[1]
+        base = sup.task_base_kwh(preset, task, cfg.get(sup.model_path(task)) or "")
         if np.isfinite(base):
             return lambda v: f"x{v:g} ({sup.fmt_sig(base * v * 1000)} Wh)"
         return lambda v: f"x{v:g}"
@@ -80,11 +82,21 @@ def render(c: sup.Control) -> None:
     key = sup_key(c.path)
     if key not in ss:
         ss[key] = c.to_ui(cfg.get(c.path, c.default))
-    label = f"{c.label} :gray[({c.unit})]" if c.kind not in ("year", "country") else c.label
+    label = f"{c.label} :gray[({c.unit})]" if c.kind not in ("year", "country", "model") else c.label
     if c.kind == "choice":
         if ss[key] not in c.options:
             ss[key] = sup._nearest(c.options, float(ss[key]))
         v = st.select_slider(label, options=c.options, key=key, help=c.help, format_func=_fmt_choice(c))
+    elif c.kind == "model":
+        task = c.path.split(".")[1]
+        ref = preset.tasks[task].energy.reference
+        energies = sup.model_energies(ref)
+        mean_wh = sup.task_base_kwh(preset, task) * 1000
+        if ss[key] not in c.options:
+            ss[key] = ""
+        v = st.selectbox(label, options=c.options, key=key, help=c.help,
+                         format_func=lambda m: (f"Table 2 mean of all models ({sup.fmt_sig(mean_wh)} Wh)" if not m
+                                                else f"{m} ({sup.fmt_sig(energies[m] * 1000)} Wh)"))
     elif c.kind == "country":
         nat = state.national().sort_values("country")
         names = dict(zip(nat["iso_code"], nat["country"] + " (" + nat["intensity_g_per_kwh"].round().astype(int)
@@ -105,7 +117,9 @@ def render(c: sup.Control) -> None:
 
 
 with st.sidebar:
-    st.markdown("#### Scenario")
+    st.markdown("#### :material/bolt: wattcast")
+    st.caption("Move the assumptions; the projection reruns on every change. Each control's (?) names its source.")
+    st.markdown("##### Scenario")
     st.selectbox(
         "Preset", options=list(titles), key="preset_select", on_change=state.on_preset_change,
         format_func=lambda n: f"{n}  ·  {BASIS_TEXT[titles[n][1]][0].lower()}",
@@ -175,7 +189,7 @@ with st.container(horizontal=True, gap="small"):
     st.badge(f"{basis_name}: {basis_how}", icon=":material/functions:", color="primary")
     st.badge(f"Target year {year}", icon=":material/event:", color="gray")
     if out["measurement_tasks"]:
-        st.badge("Energy per inference from your uploaded measurements: "
+        st.badge(f"Energy per inference from {ss.get('measurement_source', 'measurement records')}: "
                  + ", ".join(out["measurement_tasks"]), icon=":material/upload:", color="orange")
     changed = sup.overrides_from_state(name, cfg)
     if changed:
@@ -191,29 +205,35 @@ if "twh_p5" in h:
 cols = st.columns(5)
 cols[0].metric(f"Electricity in {year}", sup.fmt_energy_twh(h["twh"]),
                delta=sup.fmt_delta(h["twh"], hb["twh"], sup.fmt_energy_twh), delta_color="inverse", border=True,
+               height="stretch",
                help=f"{band}Facility electricity (IT energy x PUE). {basis_name} estimate.")
 co2_band = ""
 if "mt_co2e_p5" in h:
     co2_band = f"90% range {sup.fmt_mass_mt(h['mt_co2e_p5'])} to {sup.fmt_mass_mt(h['mt_co2e_p95'])}. "
 cols[1].metric("CO₂e emissions", sup.fmt_mass_mt(h["mt_co2e"]) + " CO₂e",
                delta=sup.fmt_delta(h["mt_co2e"], hb["mt_co2e"], sup.fmt_mass_mt), delta_color="inverse", border=True,
+               height="stretch",
                help=f"{co2_band}Electricity x grid carbon intensity (location-based), with yearly decarbonisation.")
 cols[2].metric("On-site water", sup.fmt_water_bl(h["water_billion_l"]),
                delta=sup.fmt_delta(h["water_billion_l"], hb["water_billion_l"], sup.fmt_water_bl),
-               delta_color="inverse", border=True,
+               delta_color="inverse", border=True, height="stretch",
                help="IT energy x water use effectiveness (cooling water on site; water for power generation not "
                     "counted).")
 cols[3].metric("Share of world", sup.fmt_share(h["share_of_world"]),
                delta=sup.fmt_delta(h["share_of_world"], hb["share_of_world"], sup.fmt_share), delta_color="inverse",
-               border=True, help="Against world electricity demand in 2025: 31,772 TWh (Our World in Data).")
+               border=True, height="stretch",
+               help=f"Against world electricity demand in 2025: {world_electricity_twh():,.0f} TWh (Our World in Data).")
 rank, rank_b = h["rank"], hb["rank"]
 nearest = rank.nearest
+RANK_TEXT = (f"Rank {rank.rank} of {rank.n_countries + 1}: {rank.rank - 1} of the {rank.n_countries} countries use "
+             "more electricity")
 cols[4].metric("About as much as", str(nearest["country"]),
                delta=(f"preset: {rank_b.nearest['country']}" if rank_b.nearest["country"] != nearest["country"]
-                      else f"{nearest['twh']:,.1f} TWh ({int(nearest['year'])})"),
-               delta_color="off", delta_arrow="off", border=True,
-               help=f"The country whose yearly electricity use is closest: {rank.sentence}. Rank {rank.rank} of "
-                    f"{rank.n_countries} countries (codecarbon / Our World in Data / Ember, mostly 2022-23).")
+                      else f"{sup.fmt_energy_twh(nearest['twh'])} ({int(nearest['year'])})"),
+               delta_color="off", delta_arrow="off", border=True, height="stretch",
+               help=f"The country whose yearly electricity use is closest: {nearest['country']}, "
+                    f"{sup.fmt_energy_twh(nearest['twh'])} ({int(nearest['year'])}). {RANK_TEXT} (codecarbon / Our "
+                    "World in Data / Ember, mostly 2022-23).")
 
 # ---------------------------------------------------------------------------
 # Trajectory
@@ -226,6 +246,8 @@ var, vlabel, vunit = VARIABLES[choice]
 cur = sup.band_table(result, var, "Your scenario")
 bas = sup.band_table(baseline, var, f"Preset ({name})")
 traj = pd.concat([bas, cur], ignore_index=True)
+factor, vunit = sup.unit_scale(traj["central"].max(), var)
+traj[["central", "p5", "p95"]] *= factor
 spread = sup.band_spread(cur)
 log_y = log_col.toggle("Log scale", value=spread > 10, key=f"traj_log_{spread > 10}",
                        help="On by default when the 95th percentile is more than 10x the central value.")
@@ -263,14 +285,19 @@ left, right = st.columns(2, gap="large")
 with left:
     st.subheader("Where the electricity goes")
     bd = sup.task_breakdown(result, year)
-    if len(bd) and bd["twh"].sum() > 0:
+    bd = bd[bd["twh"] > 0]
+    if len(bd):
+        bfac, bunit = sup.unit_scale(bd["twh"].max(), "Energy")
+        bd["value"] = bd["twh"] * bfac
         bd["label"] = bd["twh"].map(sup.fmt_energy_twh) + " (" + (bd["share"] * 100).round(1).astype(str) + "%)"
         bars = alt.Chart(bd).mark_bar(color=SCENARIO_COLOR, cornerRadiusEnd=3).encode(
-            x=alt.X("twh:Q", title=f"Electricity in {year} (TWh per year)"),
-            y=alt.Y("component:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False)),
+            x=alt.X("value:Q", title=f"Electricity in {year} ({bunit})"),
+            y=alt.Y("component:N", sort=list(bd["component"]), title=None,
+                    axis=alt.Axis(labelLimit=260, labelOverlap=False)),
             color=alt.Color("kind:N", scale=alt.Scale(domain=["inference", "training"],
                                                       range=[SCENARIO_COLOR, "#B45309"]), legend=None),
-            tooltip=[alt.Tooltip("component:N", title="Task"), alt.Tooltip("twh:Q", title="TWh", format=",.4~g"),
+            tooltip=[alt.Tooltip("component:N", title="Task"),
+                     alt.Tooltip("value:Q", title=bunit.split()[0], format=",.4~g"),
                      alt.Tooltip("share:Q", title="Share", format=".1%")])
         text = bars.mark_text(align="left", dx=4, color="#1F2A2E").encode(text="label:N", color=alt.value("#1F2A2E"))
         st.altair_chart((bars + text).properties(height=max(150, 42 * len(bd))), width="stretch")
@@ -302,9 +329,9 @@ with right:
     nt = alt.Chart(rk).mark_text(align="left", dx=10, color="#1F2A2E").encode(
         x="twh:Q", y=enc["y"], text="text:N")
     st.altair_chart((stems + dots + nt).properties(height=max(180, 32 * len(rk))), width="stretch")
-    sent = rank.sentence
-    st.caption(f"{sent[0].upper() + sent[1:]}: rank {rank.rank} of {rank.n_countries}. National totals: codecarbon's "
-               "energy mix data (Our World in Data / Ember, mostly 2022-23), plus the countries the preset cites.")
+    st.caption(f"About as much as {nearest['country']} ({sup.fmt_energy_twh(nearest['twh'])}, {int(nearest['year'])}). "
+               f"{RANK_TEXT}. National totals: codecarbon's energy mix data (Our World in Data / Ember, mostly "
+               "2022-23), plus the countries the preset cites.")
 
 # ---------------------------------------------------------------------------
 # Demand vs supply
@@ -371,7 +398,7 @@ else:
                f"({pue_c:.2f}) and grid ({int_c:.0f} g CO₂e/kWh).")
 
 
-PLURAL = {"query": "queries", "summary": "summaries", "search": "searches", "text generation": "generations"}
+PLURAL = {"query": "queries", "summary": "summaries", "search": "searches", "generated text": "texts"}
 
 
 def _card(col, row, noun: str) -> None:
@@ -387,7 +414,7 @@ def _card(col, row, noun: str) -> None:
 
 picks = []
 for key, noun in (("image_generation", "image"), ("chatbot", "query"), ("llm_search", "search"),
-                  ("text_generation", "text generation"), ("summarization", "summary")):
+                  ("text_generation", "generated text"), ("summarization", "summary")):
     hit = eq[eq["task"] == key]
     if len(hit):
         picks.append((hit.iloc[0], noun))
@@ -423,10 +450,12 @@ if len(tor):
         rows.append({"label": r["label"], "end": "at its high value", "x": central_total, "x2": r["total_at_high"],
                      "value": r["high"], "unit": r["unit"], "swing": r["swing"]})
     td = pd.DataFrame(rows)
+    tfac, tunit = sup.unit_scale(central_total, "Energy")
+    td[["x", "x2"]] *= tfac
     order = list(tor["label"])
     tc = alt.Chart(td).mark_bar(height=16).encode(
         y=alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=320, labelOverlap=False)),
-        x=alt.X("x:Q", title=f"Electricity in {year} (TWh per year) when one parameter moves to its range end",
+        x=alt.X("x:Q", title=f"Electricity in {year} ({tunit}) when one parameter moves to its range end",
                 scale=alt.Scale(zero=False)),
         x2="x2:Q",
         color=alt.Color("end:N", title=None, scale=alt.Scale(domain=["at its low value", "at its high value"],
@@ -434,8 +463,8 @@ if len(tor):
                         legend=alt.Legend(orient="top")),
         tooltip=[alt.Tooltip("label:N", title="Parameter"), alt.Tooltip("end:N", title="Parameter"),
                  alt.Tooltip("value:Q", title="Value", format=",.4~g"), alt.Tooltip("unit:N", title="Unit"),
-                 alt.Tooltip("x2:Q", title="Total (TWh)", format=",.4~g")])
-    cr = alt.Chart(pd.DataFrame({"x": [central_total]})).mark_rule(color="#1F2A2E").encode(x="x:Q")
+                 alt.Tooltip("x2:Q", title=f"Total ({tunit.split()[0]})", format=",.4~g")])
+    cr = alt.Chart(pd.DataFrame({"x": [central_total * tfac]})).mark_rule(color="#1F2A2E").encode(x="x:Q")
     st.altair_chart((tc + cr).properties(height=max(160, 36 * len(tor))), width="stretch")
     st.caption(f"One at a time, each parameter with a range moves to its low and high end while the others stay "
                f"central (black line: {sup.fmt_energy_twh(central_total)}). Longest bars matter most.")
@@ -492,6 +521,8 @@ with lc2:
 st.subheader("Share and export")
 q = sup.encode_query(name, cfg)
 base_url = (st.context.url or "").split("?")[0] if getattr(st.context, "url", None) else ""
+if base_url and urlsplit(base_url).path == "":
+    base_url += "/"
 link = f"{base_url}?{urlencode(q)}"
 st.markdown("This link reproduces the view (preset and every changed setting):")
 st.code(link, language=None, wrap_lines=True)
@@ -513,4 +544,10 @@ if out["measurement_tasks"]:
              "measurements to the command line.")
 st.caption(note)
 
+st.divider()
+st.caption(
+    "wattcast projects the electricity, emissions and water of AI inference from measured energy per inference "
+    "(Luccioni, Jernite, Strubell, *Power Hungry Processing*, FAccT 2024) and published usage, fleet and data-centre "
+    "figures. Every number, range and source is on the *Methodology and sources* page; the same engine runs from the "
+    "command line (`wattcast project`).")
 ss["timing_page_ms"] = (time.perf_counter() - T0) * 1000

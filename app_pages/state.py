@@ -57,9 +57,14 @@ def baseline_result(name: str, samples: int) -> ProjectionResult:
     return run_projection(sup.preset(name), samples=samples, seed=SEED)
 
 
-@st.cache_data(show_spinner=False, ttl=3600)
-def project_records() -> tuple[pd.DataFrame | None, str]:
+@st.cache_data(show_spinner=False, max_entries=8)
+def _project_records(signature: tuple) -> tuple[pd.DataFrame | None, str]:
     return sup.load_project_records()
+
+
+def project_records() -> tuple[pd.DataFrame | None, str]:
+    """The project's records, re-read whenever a record file changes (cached otherwise)."""
+    return _project_records(sup.records_signature())
 
 
 # ---------------------------------------------------------------------------

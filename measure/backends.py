@@ -50,7 +50,6 @@ class Reading:
     ram_method: str = "none"
     flags: list[str] = field(default_factory=list)
     per_gpu_j: dict[str, float] = field(default_factory=dict)
-    gpu_max_power_w: float | None = None
 
     @property
     def total_j(self) -> float:
@@ -436,10 +435,27 @@ class CompositeBackend(EnergyBackend):
         self.host.close()
 
 
+def nvml_index(cuda_index: int) -> int:
+    """NVML (physical) index of CUDA device ``cuda_index`` under ``CUDA_VISIBLE_DEVICES``.
+
+    NVML ignores ``CUDA_VISIBLE_DEVICES``; with ``CUDA_VISIBLE_DEVICES=3,5``, ``cuda:1`` is
+    NVML device 5. UUID or MIG entries are not mapped (the CUDA index is used as is).
+    """
+    import os
+
+    vis = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    if not vis:
+        return cuda_index
+    parts = [p.strip() for p in vis.split(",") if p.strip()]
+    if all(p.isdigit() for p in parts) and cuda_index < len(parts):
+        return int(parts[cuda_index])
+    return cuda_index
+
+
 def make_backend(name: str, device: str, whole_node: bool = False, country_iso_code: str = "USA",
                  measure_power_secs: float = 1.0, nvml: Any = None) -> EnergyBackend:
     """The backend a config asks for; a GPU backend on a CPU run is a MeasureError."""
-    idx = [int(device.split(":")[1])] if device.startswith("cuda:") else [0]
+    idx = [nvml_index(int(device.split(":")[1]) if device.startswith("cuda:") else 0)]
     if name == "fake":
         return FakeBackend()
     if name in ("nvml", "nvml+codecarbon") and device == "cpu":

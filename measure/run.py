@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
 from itertools import cycle, islice
@@ -10,10 +9,9 @@ from typing import Any, Callable
 
 from measure.backends import EnergyBackend, make_backend
 from measure.config import MeasureConfig
-from measure.errors import MeasureError
 from measure.models import ModelSource, resolve_model
 from measure.store import ResultStore
-from measure.window import Monitor, WindowResult, utc_now, window
+from measure.window import Monitor, WindowResult, window
 
 #: distinct inputs generated per trial; longer runs cycle through them
 INPUT_POOL = 100
@@ -105,11 +103,16 @@ class Trial:
 
         self.cfg = cfg
         self.source = resolve_model(cfg.model, cfg.task)
-        self.runner = make_runner(self.source, cfg)
         self.own_backend = backend is None
+        # the backend first: a missing NVML should fail before a large model is loaded
         self.backend = backend or make_backend(
             cfg.resolved_backend(), cfg.device, whole_node=cfg.whole_node,
             country_iso_code=cfg.country_iso_code, measure_power_secs=cfg.measure_power_secs)
+        try:
+            self.runner = make_runner(self.source, cfg)
+        except BaseException:
+            self.close()
+            raise
         self.monitor = Monitor(self.backend)
         self.meta = metadata.collect(cfg.device, self.backend.metadata())
         pool = min(cfg.n_inferences, INPUT_POOL)
@@ -218,14 +221,3 @@ def run_trial(cfg: MeasureConfig, store: ResultStore, backend: EnergyBackend | N
     finally:
         trial.close()
     return out
-
-
-def expected_windows(cfg: MeasureConfig) -> int:
-    return cfg.repeats
-
-
-def steps_per_window(cfg: MeasureConfig) -> int:
-    return math.ceil(cfg.n_inferences / cfg.batch_size)
-
-
-__all__ = ["run_trial", "build_record", "Trial", "batches", "MeasureError", "utc_now"]

@@ -40,6 +40,7 @@ def _quiet() -> None:
     import transformers
 
     transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
     try:
         import diffusers
 
@@ -357,8 +358,7 @@ class ObjectDetectionRunner(Runner):
 
 
 class ImageCaptioningRunner(Runner):
-    def load(self) -> None:
-        super().load()
+    """BLIP-style captioning through ``image-text-to-text`` with an empty prompt (unconditional)."""
 
     def build_pipeline(self) -> None:
         from transformers import BlipProcessor
@@ -408,8 +408,12 @@ class ImageGenerationRunner(Runner):
 
         src = self.source
         if src.weights == "pretrained":
-            self.pipe = diffusers.DiffusionPipeline.from_pretrained(
-                src.path, local_files_only=True, torch_dtype=self.dtype)
+            import warnings
+
+            with warnings.catch_warnings():  # diffusers >= 0.40 renames torch_dtype to dtype
+                warnings.simplefilter("ignore", FutureWarning)
+                self.pipe = diffusers.DiffusionPipeline.from_pretrained(
+                    src.path, local_files_only=True, torch_dtype=self.dtype)
         else:
             spec = src.spec
             comps = build_diffusers_components(spec, self.cfg.seed)
@@ -444,23 +448,27 @@ class ImageGenerationRunner(Runner):
         return list(self.pipe.unet.parameters())
 
     def training_loss(self, batch):
-        """One denoising-loss step of the UNet (text encoders and VAE frozen), SD-style."""
+        """One denoising-loss step of the UNet (text encoders and VAE frozen), SD/SDXL-style."""
         pipe = self.pipe
-        if getattr(pipe, "text_encoder_2", None) is not None:
-            raise MeasureError("finetune phase supports single-text-encoder pipelines (SD 1.x/2.x), "
-                               "not SDXL", "phase")
         h = self.cfg.generation.height or pipe.unet.config.sample_size * pipe.vae_scale_factor
         w = self.cfg.generation.width or pipe.unet.config.sample_size * pipe.vae_scale_factor
-        imgs = torch.rand(len(batch), 3, h, w, device=self.device, dtype=self.dtype) * 2 - 1
+        n = len(batch)
+        imgs = torch.rand(n, 3, h, w, device=self.device, dtype=self.dtype) * 2 - 1
+        extra: dict[str, Any] = {}
         with torch.no_grad():
             lat = pipe.vae.encode(imgs).latent_dist.sample() * pipe.vae.config.scaling_factor
-            ids = pipe.tokenizer(list(batch), padding="max_length", max_length=pipe.tokenizer.model_max_length,
-                                 truncation=True, return_tensors="pt").input_ids.to(self.device)
-            emb = pipe.text_encoder(ids)[0]
+            if getattr(pipe, "text_encoder_2", None) is not None:  # SDXL: pooled embeds + size ids
+                emb, _, pooled, _ = pipe.encode_prompt(list(batch), device=self.device,
+                                                       num_images_per_prompt=1,
+                                                       do_classifier_free_guidance=False)
+                ids = torch.tensor([[h, w, 0, 0, h, w]] * n, device=self.device, dtype=emb.dtype)
+                extra["added_cond_kwargs"] = {"text_embeds": pooled, "time_ids": ids}
+            else:
+                emb, _ = pipe.encode_prompt(list(batch), self.device, 1, False)
         noise = torch.randn_like(lat)
-        t = torch.randint(0, pipe.scheduler.config.num_train_timesteps, (len(batch),), device=self.device)
+        t = torch.randint(0, pipe.scheduler.config.num_train_timesteps, (n,), device=self.device)
         noisy = pipe.scheduler.add_noise(lat, noise, t)
-        pred = pipe.unet(noisy, t, encoder_hidden_states=emb).sample
+        pred = pipe.unet(noisy, t, encoder_hidden_states=emb, **extra).sample
         return torch.nn.functional.mse_loss(pred.float(), noise.float())
 
 

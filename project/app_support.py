@@ -23,7 +23,7 @@ from .engine import TASK_PREFIX, Compiled, ProjectionResult
 from .national import national_electricity
 from .params import param, parameter_table
 from .paths import data_dir, reference_dir
-from .scenario import Scenario, ScenarioError, Uncertain, apply_overrides, load_preset, preset_names
+from .scenario import Scenario, Uncertain, apply_overrides, load_preset, preset_names
 from .tasks import TASKS, task_label
 
 # ---------------------------------------------------------------------------
@@ -75,7 +75,9 @@ def fmt_mass_mt(mt: float) -> str:
 
 def fmt_water_bl(bl: float) -> str:
     bl = float(bl)
-    if abs(bl) >= 1 or bl == 0:
+    if bl == 0:
+        return "0 L"
+    if abs(bl) >= 1:
         return f"{fmt_sig(bl)} billion L"
     if abs(bl) >= 1e-3:
         return f"{fmt_sig(bl * 1e3)} million L"
@@ -100,7 +102,10 @@ def fmt_delta(value: float, base: float, fmt: Callable[[float], str]) -> str | N
     rel = f"{sign}{fmt_sig(abs(d) / abs(base) * 100, 2)}% · " if base else ""
     if rel and abs(d) / abs(base) >= 10:
         rel = f"{fmt_sig(float(value) / float(base), 2)}x · "
-    return f"{rel}{sign}{fmt(abs(d))}"
+    absolute = fmt(abs(d))
+    if absolute.startswith("<") and rel:
+        return rel.removesuffix(" · ")
+    return f"{rel}{sign}{absolute}"
 
 
 # ---------------------------------------------------------------------------
@@ -142,6 +147,11 @@ class Control:
 
     def coerce(self, v: Any) -> Any:
         """A value from a URL or a user, snapped into this control's domain (ValueError if not)."""
+        if self.kind == "model":
+            s = str(v)
+            if s not in self.options:
+                raise ValueError(f"unknown model {s!r} for this task")
+            return s
         if self.kind == "country":
             s = str(v)
             if s == "":
@@ -208,16 +218,33 @@ def _range_note(u: Uncertain) -> str:
 MULTIPLIER_OPTIONS = [0.05, 0.1, 0.2, 0.25, 0.33, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0]
 
 
-def task_base_kwh(scenario: Scenario, name: str) -> float:
-    """Central IT energy per inference of a task before its multiplier, kWh."""
+def task_base_kwh(scenario: Scenario, name: str, model: str = "") -> float:
+    """Central IT energy per inference of a task before its multiplier, kWh (of `model` if given)."""
     from .reference import paper_task_energy
 
     e = scenario.tasks[name].energy
+    if model and e.reference is not None and model in model_energies(e.reference):
+        return model_energies(e.reference)[model]
     if e.kwh_per_inference is not None:
         return float(e.kwh_per_inference.value)
     if e.reference is not None:
         return float(paper_task_energy().loc[e.reference, "kwh_per_inference_mean"])
     return float("nan")
+
+
+@lru_cache(maxsize=16)
+def model_energies(task: str) -> dict[str, float]:
+    """model id -> kWh per inference for one of the study's tasks (mean over its datasets), low to high."""
+    from .reference import paper_models
+
+    pm = paper_models()
+    g = pm[pm["task"] == task].groupby("model_id")["energy_kwh_per_1000"].mean() / 1000.0
+    return {str(k): float(v) for k, v in g.sort_values().items()}
+
+
+def model_path(task_name: str) -> str:
+    """The app-only control path that picks one of the study's models for a task."""
+    return f"tasks.{task_name}.energy.model"
 
 
 def controls_for(scenario: Scenario) -> list[Control]:
@@ -248,6 +275,13 @@ def controls_for(scenario: Scenario) -> list[Control]:
             f"tasks.{name}.growth_per_year", "Usage growth", "% per year",
             f"Yearly growth of the volume after {s.base_year}. Source: {_src(g, 'scenario value')}." + _range_note(g),
             group, float(g.value), min=-50.0, max=200.0, step=1.0, scale=100.0, fmt="%.0f%%", primary=demand_primary))
+        if t.energy.reference is not None and model_energies(t.energy.reference):
+            models = model_energies(t.energy.reference)
+            out.append(Control(
+                model_path(name), "Model", "the study's per-model energy",
+                f"Run every {label} inference on one of the study's {len(models)} {t.energy.reference} models "
+                "instead of the Table 2 mean over all of them (Luccioni et al. 2023, per-model logs, mean over "
+                "datasets).", group, "", kind="model", options=[""] + list(models), primary=demand_primary))
         m = t.energy.multiplier
         base = task_base_kwh(s, name)
         esrc = (t.energy.kwh_per_inference.source if t.energy.kwh_per_inference is not None else None) or (
@@ -334,7 +368,8 @@ def controls_for(scenario: Scenario) -> list[Control]:
                        "Hardware and facility", float(fac.pue.value), min=1.0, max=2.0, step=0.01, fmt="%.2f"))
     out.append(Control("facility.wue_l_per_kwh", "WUE (water use effectiveness)", "litres per IT kWh",
                        "On-site water only. Source: "
-                       f"{_src(fac.wue_l_per_kwh, param_source_safe('wue_l_per_kwh'))}." + _range_note(fac.wue_l_per_kwh),
+                       f"{_src(fac.wue_l_per_kwh, param_source_safe('wue_l_per_kwh'))}."
+                       + _range_note(fac.wue_l_per_kwh),
                        "Hardware and facility", float(fac.wue_l_per_kwh.value), min=0.0, max=3.0, step=0.05,
                        fmt="%.2f L/kWh"))
 
@@ -387,7 +422,7 @@ def overrides_from_state(name: str, state: dict[str, Any]) -> dict[str, Any]:
     defaults = default_state(name)
     out: dict[str, Any] = {}
     for path, v in state.items():
-        if path not in defaults or path in ("grid.country", "target_year"):
+        if path not in defaults or path in ("grid.country", "target_year") or path.endswith(".energy.model"):
             continue
         if _same(v, defaults[path]):
             continue
@@ -402,6 +437,18 @@ def overrides_from_state(name: str, state: dict[str, Any]) -> dict[str, Any]:
             out["grid.country"] = country
     if "grid.intensity_g_per_kwh" in out:
         out["grid.intensity_g_per_kwh"] = float(out["grid.intensity_g_per_kwh"])
+    sc = preset(name)
+    for t_name, t in sc.tasks.items():
+        model = state.get(model_path(t_name)) or ""
+        if model and t.energy.reference is not None:
+            kwh = model_energies(t.energy.reference).get(model)
+            if kwh is None:
+                continue
+            mult = out.pop(f"tasks.{t_name}.energy.multiplier", t.energy.multiplier.value)
+            out[f"tasks.{t_name}.energy"] = {
+                "kwh_per_inference": {"value": kwh, "source": f"Luccioni et al. 2023 per-model logs: {model} "
+                                                              "(mean over datasets)"},
+                "multiplier": float(mult)}
     ty = state.get("target_year")
     if ty is not None and int(ty) != int(defaults["target_year"]):
         out["target_year"] = int(ty)
@@ -426,7 +473,7 @@ def build_scenario(name: str, state: dict[str, Any], measurement_tasks: dict[str
     ov = overrides_from_state(name, state)
     for t, m in (measurement_tasks or {}).items():
         mult = state.get(f"tasks.{t}.energy.multiplier", sc.tasks[t].energy.multiplier.value)
-        ov[f"tasks.{t}.energy"] = {"measurements": m, "multiplier": float(mult)}
+        ov[f"tasks.{t}.energy"] = {"measurements": m, "multiplier": float(mult)}  # measurements win over a model
         ov.pop(f"tasks.{t}.energy.multiplier", None)
     if not ov:
         return sc
@@ -753,6 +800,16 @@ def matching_tasks(scenario: Scenario, measured: list[str]) -> dict[str, str]:
     return out
 
 
+def records_signature() -> tuple:
+    """(path, size, mtime) of every record file under data/measurements/: a cache key."""
+    folder = data_dir() / "measurements"
+    if not folder.exists():
+        return (str(folder),)
+    return (str(folder),) + tuple(sorted(
+        (str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")
+        if p.suffix in (".jsonl", ".parquet") and p.is_file()))
+
+
 def load_project_records() -> tuple[pd.DataFrame | None, str]:
     """The project's own measurement records (data/measurements/), if there are any.
 
@@ -869,3 +926,21 @@ def fmt_duration_days(days: float) -> str:
     if days < 365:
         return f"{fmt_sig(days, 2)} days"
     return f"{fmt_sig(days / 365, 2)} years"
+
+
+def unit_scale(max_value: float, variable: str) -> tuple[float, str]:
+    """(factor, unit) so that max_value x factor reads well on an axis.
+
+    TWh -> GWh -> MWh, Mt -> kt -> t, billion L -> million L for small totals.
+    """
+    steps = {
+        "Energy": [(1.0, "TWh per year"), (1e3, "GWh per year"), (1e6, "MWh per year")],
+        "Emissions": [(1.0, "Mt CO2e per year"), (1e3, "kt CO2e per year"), (1e6, "t CO2e per year")],
+        "Water": [(1.0, "billion litres per year"), (1e3, "million litres per year"),
+                  (1e6, "thousand litres per year")],
+    }[variable.split("|")[0]]
+    m = abs(float(max_value)) if np.isfinite(max_value) else 0.0
+    for factor, unit in steps:
+        if m * factor >= 1:
+            return factor, unit
+    return steps[-1]

@@ -112,8 +112,8 @@ def project(
     t.add_column(f"{h['year']}", style="bold")
     t.add_column("central", justify="right")
     if result.percentiles:
-        t.add_column("p5", justify="right")
-        t.add_column("p95", justify="right")
+        for stat in ("p5", "p50", "p95"):
+            t.add_column(stat, justify="right")
     for var, label in [
         ("Energy|Total", f"Energy (TWh/yr, {s.basis} basis)"),
         ("Energy|Demand side", "  demand side (TWh/yr)"),
@@ -123,7 +123,7 @@ def project(
     ]:
         row = [label, _fmt(result.value(var))]
         if result.percentiles:
-            row += [_fmt(result.value(var, stat="p5")), _fmt(result.value(var, stat="p95"))]
+            row += [_fmt(result.value(var, stat=stat)) for stat in ("p5", "p50", "p95")]
         t.add_row(*row)
     console.print(t)
     r = h["rank"]

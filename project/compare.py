@@ -26,7 +26,7 @@ class NationalRank:
     @property
     def sentence(self) -> str:
         n = self.nearest
-        return f"about as much as {n['country']} ({n['twh']:,.1f} TWh, {int(n['year'])})"
+        return f"about as much as {n['country']} ({n['twh']:,.3g} TWh, {int(n['year'])})"
 
 
 def national_rank(twh: float, k: int = 3) -> NationalRank:

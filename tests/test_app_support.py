@@ -160,3 +160,19 @@ def test_project_records_empty_and_present(tmp_path, monkeypatch):
     (store / "records.jsonl").write_text("{not json\n")
     records, msg = sup.load_project_records()
     assert records is None and "could not be read" in msg
+
+
+def test_model_mix_picks_a_study_model():
+    state = sup.default_state("baseline-2025")
+    models = sup.model_energies("image_generation")
+    assert len(models) >= 5 and list(models.values()) == sorted(models.values())
+    state[sup.model_path("image_generation")] = "segmind/tiny-sd"
+    state["tasks.image_generation.energy.multiplier"] = 2.0
+    sc = sup.build_scenario("baseline-2025", state)
+    assert sc.tasks["image_generation"].energy.kwh_per_inference.value == pytest.approx(models["segmind/tiny-sd"])
+    assert sc.tasks["image_generation"].energy.multiplier.value == 2.0
+    name, back, problems = sup.decode_query(sup.encode_query("baseline-2025", state), "baseline-2025")
+    assert problems == [] and sup.build_scenario(name, back) == sc
+    _, _, problems = sup.decode_query({"preset": "baseline-2025", sup.model_path("image_generation"): "nope"},
+                                      "baseline-2025")
+    assert problems and "unknown model" in problems[0]

@@ -134,6 +134,21 @@ def test_slider_changes_headline_and_screenshots(app_server, chromium_browser):
     page.close()
 
 
+def test_bad_upload_in_the_browser(app_server, chromium_browser):
+    page = chromium_browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{app_server}/measurements")
+    page.get_by_test_id("stFileUploaderDropzoneInput").wait_for(state="attached", timeout=30_000)
+    bad = ARTIFACTS / "bad-upload.csv"
+    bad.write_text("task,model,kwh_per_inference\nimage_generation,tiny,0.0004\nimage_gen,oops,1\n"
+                   "text_generation,gpt2,not-a-number\n", encoding="utf-8")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(bad))
+    page.get_by_text("2 row(s) rejected").wait_for(timeout=20_000)
+    page.get_by_text("1 row(s) accepted").wait_for(timeout=20_000)
+    assert page.locator("[data-testid='stException']").count() == 0
+    full_page_screenshot(page, ARTIFACTS / "measurements-bad-upload.png")
+    page.close()
+
+
 @pytest.mark.parametrize("suffix, shot", [
     ("?preset=devries-2027", "simulator-devries-2027.png"),
     ("?preset=iea-base", "simulator-iea-base.png"),

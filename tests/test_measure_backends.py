@@ -229,3 +229,38 @@ def test_reading_merge_keeps_flags():
     b = Reading(cpu_j=2.0, cpu_method="estimate", flags=["y"])
     m = a.merge(b, take=("cpu",))
     assert m.total_j == 3.0 and m.flags == ["x", "y"]
+
+
+def test_full_trial_with_mocked_nvml(tmp_path):
+    """The NVML backend drives a real (tiny) trial: record fields come from the counter."""
+    import os
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from measure.config import make_config
+    from measure.run import run_trial
+    from measure.store import ResultStore
+
+    # probe, then begin/end of two windows: 5 J then 7 J over 2 inferences each
+    nv = fake_pynvml({0: [0, 1000, 6000, 6000, 13000]})
+    b = NVMLBackend([0], nvml=nv)
+    cfg = make_config(task="text_classification", model="tiny-distilbert-sst2", device="cpu",
+                      n_inferences=2, repeats=2, backend="nvml", count_flops=False)
+    recs = run_trial(cfg, ResultStore(tmp_path).open(), backend=b)
+    assert [r["gpu_energy_j_per_inference"] for r in recs] == [pytest.approx(2.5), pytest.approx(3.5)]
+    assert recs[0]["gpu_method"] == "counter" and recs[0]["cpu_method"] == "none"
+    assert recs[0]["cpu_energy_j_per_inference"] is None
+    assert recs[0]["energy_j_per_inference"] == pytest.approx(2.5)
+    assert recs[0]["metadata"]["driver"] == "999.99"
+    assert recs[0]["metadata"]["power_limit_w"] == 400.0
+    assert "short-window" in recs[0]["flags"]  # a tiny CPU window is far below 1 s
+
+
+def test_cuda_visible_devices_maps_to_nvml_index(monkeypatch):
+    from measure.backends import nvml_index
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert nvml_index(1) == 1
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert (nvml_index(0), nvml_index(1)) == (3, 5)
+    b = make_backend("nvml", "cuda:1", nvml=fake_pynvml({i: [0, 0, 1000 * (i + 1)] for i in range(6)}))
+    assert b.used_indices == [5] and b.end(b.begin()).gpu_j == pytest.approx(6.0)

@@ -11,6 +11,9 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
 import typer
 from typer.testing import CliRunner
 

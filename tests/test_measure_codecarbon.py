@@ -8,6 +8,11 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import pytest
 
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("diffusers")
+pytest.importorskip("codecarbon")
+
 from measure.backends import CodeCarbonBackend
 from measure.config import make_config
 from measure.store import ResultStore

@@ -8,6 +8,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import pytest
 
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("diffusers")
+
 from measure.models import TINY_MODELS, list_models, load_spec, count_parameters, resolve_model
 from project.tasks import TASK_IDS
 

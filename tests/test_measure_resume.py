@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 CAMPAIGN = """

@@ -9,6 +9,10 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 import pytest
 
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("diffusers")
+
 from measure.backends import FakeBackend
 from measure.config import make_config
 from measure.models import TINY_MODELS
@@ -159,3 +163,35 @@ def test_resume_skips_done_repeats(tmp_path):
     run_trial(cfg, store, backend=FakeBackend(), done=set())
     assert run_trial(cfg, store, backend=FakeBackend(), done=store.done()) == []
     assert len(store.records()) == 3
+
+
+@pytest.mark.parametrize("task", ["text_classification", "image_captioning", "image_generation"])
+def test_local_pretrained_directory(task, tmp_path):
+    """A local directory (here: a tiny model saved with save_pretrained) runs as `pretrained`."""
+    from measure.models import resolve_model
+    from measure.run import run_trial
+    from measure.runners import make_runner
+
+    r = make_runner(resolve_model(TINY[task], task), cfg_for(task))
+    d = tmp_path / "weights"
+    if task == "image_generation":
+        r.pipe.save_pretrained(d)
+    else:
+        r.model.save_pretrained(d)
+        r.tokenizer.save_pretrained(d)
+        if task == "image_captioning":
+            r.processor.save_pretrained(d)
+    cfg = cfg_for(task, model=str(d), repeats=1)
+    rec = run_trial(cfg, ResultStore(tmp_path / "out").open(), backend=FakeBackend())[0]
+    assert rec["weights"] == "pretrained" and rec["status"] == "ok"
+    assert "random-init" not in rec["flags"] and rec["model"] == str(d)
+    assert rec["flops_per_inference"] > 0
+
+
+def test_sdxl_tiny_inference_and_finetune(tmp_path):
+    from measure.run import run_trial
+
+    for phase in ("inference", "finetune"):
+        cfg = cfg_for("image_generation", model="tiny-sdxl", phase=phase, repeats=1, n_inferences=2)
+        rec = run_trial(cfg, ResultStore(tmp_path / phase).open(), backend=FakeBackend())[0]
+        assert rec["status"] == "ok" and rec["flops_per_inference"] > 0
