@@ -87,6 +87,8 @@ class EnergyBackend:
 
     #: smallest window the backend can resolve well (s); shorter windows are flagged
     min_window_s: float = 0.0
+    #: whether windows may nest or overlap (per-phase windows need it)
+    supports_nesting: bool = False
 
 
 # --------------------------------------------------------------------------- fake
@@ -117,6 +119,7 @@ class FakeBackend(EnergyBackend):
         self.methods = {"gpu": "counter", "cpu": "estimate", "ram": "estimate", **(methods or {})}
         self.extra_flags = list(flags)
         self.min_window_s = min_window_s
+        self.supports_nesting = self._script is None  # scripted readings are consumed in order
         self.calls: list[str] = []
 
     def _next(self) -> dict[str, float]:
@@ -222,6 +225,7 @@ class NVMLBackend(EnergyBackend):
     """
 
     name = "nvml"
+    supports_nesting = True
 
     def __init__(self, gpu_indices: Sequence[int] = (0,), whole_node: bool = False,
                  poll_interval_s: float = 0.1, nvml: Any = None) -> None:
@@ -286,7 +290,10 @@ class NVMLBackend(EnergyBackend):
             avg = per[k] / dt if dt > 0 else 0.0
             capped = False
             try:
-                reasons = self.nvml.nvmlDeviceGetCurrentClocksThrottleReasons(h)
+                # "clocks event reasons" is the newer name of the same NVML call
+                get = (getattr(self.nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
+                       or self.nvml.nvmlDeviceGetCurrentClocksThrottleReasons)
+                reasons = get(h)
                 mask = getattr(self.nvml, "nvmlClocksThrottleReasonSwPowerCap", 0x4) | \
                     getattr(self.nvml, "nvmlClocksThrottleReasonHwPowerBrakeSlowdown", 0x80)
                 capped = bool(int(reasons) & int(mask))
@@ -372,6 +379,9 @@ class CodeCarbonBackend(EnergyBackend):
             self.tracker = OfflineEmissionsTracker(**kwargs)
         self.tracker.start()
         self._n = 0
+        # codecarbon reads power at the start and end of a task: windows shorter than its
+        # sampling interval are flagged
+        self.min_window_s = measure_power_secs
         hw = {type(h).__name__: h for h in getattr(self.tracker, "_hardware", [])}
         cpu = hw.get("CPU")
         mode = str(getattr(cpu, "_mode", "")) if cpu is not None else ""

@@ -7,7 +7,6 @@ file) prints one message to stderr and exits with status 2; nothing already writ
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -27,6 +26,20 @@ EXIT_FAILED = 1
 def _fail(msg: str) -> None:
     err_console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_USAGE)
+
+
+def _interrupted(out: Path | None) -> None:
+    """Ctrl-C: every closed window is already on disk; consolidate and say how to resume."""
+    from measure.store import ResultStore
+
+    if out is not None and ResultStore(out).exists():
+        try:
+            ResultStore(out).open().consolidate()
+        except Exception:  # noqa: BLE001 - the JSONL is the source of truth
+            pass
+    err_console.print(f"interrupted: records so far are in {out}; rerun with --resume to continue",
+                      highlight=False)
+    raise typer.Exit(130)
 
 
 def _fmt_j(j: float) -> str:
@@ -53,7 +66,14 @@ def _store(out: Path, resume: bool, keys: set[str]):
 
 def _run(trials: list, out: Path, resume: bool, label: str) -> int:
     """Run trials with a progress bar; returns the number of failed trials."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from measure.models import resolve_model
 
@@ -77,8 +97,7 @@ def _run(trials: list, out: Path, resume: bool, label: str) -> int:
     energy = {"j": 0.0}
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                  TextColumn("{task.fields[energy]}"), console=err_console,
-                  disable=not err_console.is_terminal and "pytest" in sys.modules) as progress:
+                  TextColumn("{task.fields[energy]}"), console=err_console) as progress:
         bar = progress.add_task(label, total=total, energy="0 J")
 
         def on_record(rec: dict[str, Any]) -> None:
@@ -99,7 +118,7 @@ def _run(trials: list, out: Path, resume: bool, label: str) -> int:
                                                   measure_power_secs=cfg.measure_power_secs)
                 try:
                     run_trial(cfg, store, backend=backends[bkey], done=done, on_record=on_record)
-                except MeasureError:
+                except (MeasureError, KeyboardInterrupt):
                     raise
                 except Exception as e:  # a failed window: its record is written; go on
                     failed += 1
@@ -130,6 +149,8 @@ def measure_command(
     idle_s: Optional[float] = typer.Option(None, "--idle-baseline", help="seconds of idle draw to measure first"),
     whole_node: Optional[bool] = typer.Option(None, "--whole-node/--used-gpus", help="sum every GPU (the study's setup)"),
     steps: Optional[int] = typer.Option(None, "--steps", help="diffusion steps (default: pipeline default)"),
+    phases: Optional[bool] = typer.Option(None, "--phases/--no-phases",
+                                          help="per-phase windows: prefill/decode, denoise/decode"),
     seed: Optional[int] = typer.Option(None, "--seed"),
     out: Path = typer.Option(Path("measurements"), "--out", help="results directory"),
     resume: bool = typer.Option(False, "--resume", help="continue a trial already in --out"),
@@ -141,7 +162,7 @@ def measure_command(
         fields: dict[str, Any] = preset_defaults(preset) if preset else {}
         opts = {"task": task, "model": model, "device": device, "n_inferences": n, "batch_size": batch,
                 "warmup": warmup, "repeats": repeats, "dtype": dtype, "phase": phase, "backend": backend,
-                "idle_baseline_s": idle_s, "whole_node": whole_node, "seed": seed}
+                "idle_baseline_s": idle_s, "whole_node": whole_node, "seed": seed, "phases": phases}
         fields.update({k: v for k, v in opts.items() if v is not None})
         if steps is not None:
             fields.setdefault("generation", {})["num_inference_steps"] = steps
@@ -149,6 +170,8 @@ def measure_command(
         failed = _run([cfg], out, resume, "measure")
     except MeasureError as e:
         _fail(str(e))
+    except KeyboardInterrupt:
+        _interrupted(out)
     if failed:
         raise typer.Exit(EXIT_FAILED)
 
@@ -180,9 +203,12 @@ def campaign_command(
                                   f"{c.dtype:9} {c.device:6} n={c.n_inferences} x{c.repeats}", highlight=False)
             out_console.print(f"{len(camp.trials)} trial(s)")
             return
-        failed = _run(camp.trials, out or Path("measurements") / camp.name, resume, camp.name)
+        out = out or Path("measurements") / camp.name
+        failed = _run(camp.trials, out, resume, camp.name)
     except MeasureError as e:
         _fail(str(e))
+    except KeyboardInterrupt:
+        _interrupted(out)
     if failed:
         err_console.print(f"{failed} trial(s) failed; their failed records are in the store", highlight=False)
         raise typer.Exit(EXIT_FAILED)

@@ -12,11 +12,18 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+import tomllib
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from measure.errors import MeasureError
 from project.tasks import TASK_IDS
@@ -71,6 +78,8 @@ class MeasureConfig(BaseModel):
     whole_node: bool = Field(False, description="sum every GPU of the node, as the study's codecarbon did")
     idle_baseline_s: float = Field(0.0, ge=0, description="seconds of idle draw measured first; 0 = none")
     count_flops: bool = True
+    phases: bool = Field(False, description="per-phase windows (prefill/decode, denoise/decode) where "
+                         "the task has phases and the backend's windows can nest (nvml, fake)")
     country_iso_code: str = Field("USA", description="codecarbon offline location (energy is unaffected)")
     measure_power_secs: float = Field(1.0, gt=0, description="codecarbon / NVML polling interval")
     learning_rate: float = Field(5e-5, gt=0, description="finetune phase: AdamW learning rate")

@@ -8,12 +8,14 @@ by ``build_tokenizers()``: they are small (a few thousand tokens), but every tok
 they emit is a valid id of the real model's embedding, whose size comes from the real
 config, so the compute shape of a run is the real one.
 
-Run ``python -m measure.inputs`` to rebuild both (deterministic).
+Run ``python -m measure.inputs`` to rebuild both. The corpus depends on the Python version's
+docstrings, and the ``tokenizers`` trainers break ties in hash order (the WordPiece and
+Unigram vocabularies can differ by a few tokens between builds), so the shipped files are
+the reference and a rebuild is a new input set.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from functools import lru_cache
@@ -76,7 +78,7 @@ def corpus_path() -> Path:
 
 
 def build_corpus(path: Path | None = None) -> Path:
-    """Write English sentences from stdlib docstrings, one per line (deterministic)."""
+    """Write English sentences from stdlib docstrings, one per line."""
     import importlib
     import inspect
 
@@ -116,7 +118,15 @@ def corpus() -> tuple[str, ...]:
 
 def build_tokenizers(vocab_size: int = 8000, out: Path | None = None) -> Path:
     """Train the shipped tokenizers on the corpus and save them as tokenizer.json files."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
 
     out = out or inputs_dir() / "tokenizers"
     out.mkdir(parents=True, exist_ok=True)

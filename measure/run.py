@@ -115,6 +115,18 @@ class Trial:
             raise
         self.monitor = Monitor(self.backend)
         self.meta = metadata.collect(cfg.device, self.backend.metadata())
+        self.phase_recorder = None
+        self.phase_flag: str | None = None
+        if cfg.phases:
+            from measure.phases import PHASES, PhaseRecorder
+
+            if cfg.task not in PHASES:
+                self.phase_flag = "phases-none-for-task"
+            elif not self.backend.supports_nesting or cfg.phase == "finetune":
+                self.phase_flag = "phases-unsupported"
+            else:
+                self.phase_recorder = PhaseRecorder(self.monitor, self._sync)
+                self.runner.phase_recorder = self.phase_recorder
         pool = min(cfg.n_inferences, INPUT_POOL)
         self.items = self.runner.make_inputs(max(pool, cfg.batch_size), cfg.seed)
         self.flops: float | None = None
@@ -203,15 +215,26 @@ def run_trial(cfg: MeasureConfig, store: ResultStore, backend: EnergyBackend | N
         trial.measure_idle()
         for i in todo:
             err: BaseException | None = None
+            rec_ph = trial.phase_recorder
+            if rec_ph is not None:
+                rec_ph.reset()
+                rec_ph.active = True
             try:
                 with window(trial.monitor, f"{key}:{i}") as w:
                     trial.work(cfg.n_inferences)
             except Exception as e:  # the window is closed and flagged; write it, then stop
                 err = e
+            finally:
+                if rec_ph is not None:
+                    rec_ph.active = False
             if err is None and trial.flops is None and cfg.count_flops:
                 trial.flops = trial.count_flops()
             rec = build_record(cfg, trial.source, w.result, i, cfg.n_inferences,
                                trial.backend.name, trial.meta, trial.flops, trial.idle_power_w)
+            if rec_ph is not None:
+                rec["phases"] = rec_ph.per_inference(cfg.n_inferences)
+            elif trial.phase_flag:
+                rec["flags"].append(trial.phase_flag)
             store.append(rec)
             out.append(rec)
             if on_record:

@@ -31,7 +31,13 @@ transformers.logging.set_verbosity_error()  # before diffusers imports transform
 from measure import inputs as inp  # noqa: E402
 from measure.config import MeasureConfig  # noqa: E402
 from measure.errors import MeasureError  # noqa: E402
-from measure.models import AUTO_CLASSES, ModelSource, _torch_dtype, build_diffusers_components, build_transformers_model  # noqa: E402
+from measure.models import (  # noqa: E402
+    AUTO_CLASSES,
+    ModelSource,
+    _torch_dtype,
+    build_diffusers_components,
+    build_transformers_model,
+)
 
 _QA_MAX_LEN, _QA_STRIDE = 384, 128
 
@@ -76,6 +82,7 @@ class Runner:
         self.image_processor = None
         self.model = None
         self.pipe = None
+        self.phase_recorder = None  # set by the trial when per-phase windows are on
         self.load()
 
     # -- loading ---------------------------------------------------------------
@@ -96,7 +103,7 @@ class Runner:
             except Exception:
                 self.image_processor = None
         else:
-            self.model = build_transformers_model(spec, self.cfg.seed)
+            self.model = build_transformers_model(spec, self.cfg.seed, device=str(self.device))
             if spec.get("tokenizer"):
                 self.tokenizer = inp.load_tokenizer(
                     spec["tokenizer"], model_max_length=spec.get("model_max_length", 512),
@@ -284,7 +291,20 @@ class TextGenerationRunner(Runner):
         return kw
 
     def run(self, batch):
-        return self.pipe(batch, batch_size=len(batch), return_full_text=False, **self.gen_kwargs())
+        rec = self.phase_recorder
+        if rec is None or not rec.active:
+            return self.pipe(batch, batch_size=len(batch), return_full_text=False, **self.gen_kwargs())
+        from transformers import LogitsProcessorList
+
+        from measure.phases import first_logits_switch
+
+        rec.start("prefill")
+        try:
+            return self.pipe(batch, batch_size=len(batch), return_full_text=False,
+                             logits_processor=LogitsProcessorList([first_logits_switch(rec, "decode")]),
+                             **self.gen_kwargs())
+        finally:
+            rec.stop()
 
     def training_loss(self, batch):
         enc = self.encode(batch)
@@ -416,7 +436,7 @@ class ImageGenerationRunner(Runner):
                     src.path, local_files_only=True, torch_dtype=self.dtype)
         else:
             spec = src.spec
-            comps = build_diffusers_components(spec, self.cfg.seed)
+            comps = build_diffusers_components(spec, self.cfg.seed, device=str(self.device))
             cls = getattr(diffusers, spec["pipeline"])
             if "requires_safety_checker" in cls.__init__.__code__.co_varnames:
                 comps["requires_safety_checker"] = False
@@ -439,7 +459,21 @@ class ImageGenerationRunner(Runner):
 
     def run(self, batch):
         gen = torch.Generator(device="cpu").manual_seed(self.cfg.seed)
-        return self.pipe(list(batch), generator=gen, **self.call_kwargs()).images
+        rec = self.phase_recorder
+        if rec is None or not rec.active:
+            return self.pipe(list(batch), generator=gen, **self.call_kwargs()).images
+
+        def on_step_end(pipe, step, timestep, kwargs):
+            if step == pipe.num_timesteps - 1:  # the last denoising step is done
+                rec.switch("decode")
+            return kwargs
+
+        rec.start("denoise")
+        try:
+            return self.pipe(list(batch), generator=gen, callback_on_step_end=on_step_end,
+                             **self.call_kwargs()).images
+        finally:
+            rec.stop()
 
     def train_mode(self, on: bool) -> None:
         self.pipe.unet.train(on)

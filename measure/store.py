@@ -24,7 +24,7 @@ from measure.errors import MeasureError
 JSONL = "records.jsonl"
 PARQUET = "records.parquet"
 #: nested columns stored as JSON text in Parquet (their keys vary between records)
-JSON_COLUMNS = ("config", "metadata", "extra")
+JSON_COLUMNS = ("config", "metadata", "extra", "phases")
 
 
 def read_records(path: Path | str) -> list[dict[str, Any]]:

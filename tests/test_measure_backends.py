@@ -8,12 +8,17 @@ import types
 import pytest
 
 from measure.backends import (
-    NVML_COUNTER_MODULUS_MJ, CompositeBackend, FakeBackend, NVMLBackend, Reading,
-    counter_delta_mj, integrate_power, make_backend,
+    NVML_COUNTER_MODULUS_MJ,
+    CompositeBackend,
+    FakeBackend,
+    NVMLBackend,
+    Reading,
+    counter_delta_mj,
+    integrate_power,
+    make_backend,
 )
 from measure.errors import MeasureError
 from measure.window import Monitor, window
-
 
 # --------------------------------------------------------------------------- fake + window
 
@@ -234,6 +239,9 @@ def test_reading_merge_keeps_flags():
 def test_full_trial_with_mocked_nvml(tmp_path):
     """The NVML backend drives a real (tiny) trial: record fields come from the counter."""
     import os
+
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
 
     os.environ["HF_HUB_OFFLINE"] = "1"
     from measure.config import make_config

@@ -15,9 +15,9 @@ pytest.importorskip("codecarbon")
 
 from measure.backends import CodeCarbonBackend
 from measure.config import make_config
+from measure.models import TINY_MODELS as TINY
 from measure.store import ResultStore
 from project.tasks import TASK_IDS
-from measure.models import TINY_MODELS as TINY
 
 SMALL_IMAGES = {"inputs": {"image_size": [64, 48]}, "generation": {"num_inference_steps": 2}}
 

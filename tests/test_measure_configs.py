@@ -12,7 +12,13 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("diffusers")
 
-from measure.models import TINY_MODELS, list_models, load_spec, count_parameters, resolve_model
+from measure.models import (
+    TINY_MODELS,
+    count_parameters,
+    list_models,
+    load_spec,
+    resolve_model,
+)
 from project.tasks import TASK_IDS
 
 REAL = [m["name"] for m in list_models() if not m["tiny"]]

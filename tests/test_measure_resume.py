@@ -96,3 +96,22 @@ def test_sigkill_then_resume(tmp_path):
     import pandas as pd
 
     assert len(pd.read_parquet(out / "records.parquet")) == TOTAL
+
+
+def test_ctrl_c_consolidates_and_says_how_to_resume(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text(CAMPAIGN)
+    out = tmp_path / "out"
+    p = start(toml, out, resume=False)
+    t0 = time.time()
+    while count_lines(out / "records.jsonl") < 2:
+        assert p.poll() is None and time.time() - t0 < 120
+        time.sleep(0.005)
+    p.send_signal(signal.SIGINT)
+    _, stderr = p.communicate(timeout=60)
+    assert p.returncode == 130, stderr.decode()[-2000:]
+    assert "--resume" in stderr.decode()
+    n = count_lines(out / "records.jsonl")
+    import pandas as pd
+
+    assert len(pd.read_parquet(out / "records.parquet")) == n >= 2

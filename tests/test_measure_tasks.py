@@ -72,9 +72,8 @@ def test_task_end_to_end_with_fake_backend(task, tmp_path):
 
 @pytest.mark.parametrize("task", TASK_IDS)
 def test_finetune_phase(task, tmp_path):
-    import torch
 
-    from measure.run import Trial, run_trial
+    from measure.run import run_trial
 
     cfg = cfg_for(task, phase="finetune", repeats=1, n_inferences=2)
     fb = FakeBackend(script=script((0, 0, 0), (6, 2, 2)))
@@ -119,7 +118,6 @@ def test_generation_length_is_the_requested_one_for_random_weights():
 
     t = Trial(cfg_for("text_generation", batch_size=1, generation={"max_new_tokens": 7}), FakeBackend())
     enc = t.runner.tokenizer(t.items[0], return_tensors="pt")
-    import torch
 
     out = t.runner.model.generate(**enc, **t.runner.gen_kwargs())
     assert out.shape[1] - enc["input_ids"].shape[1] == 7
@@ -195,3 +193,30 @@ def test_sdxl_tiny_inference_and_finetune(tmp_path):
         cfg = cfg_for("image_generation", model="tiny-sdxl", phase=phase, repeats=1, n_inferences=2)
         rec = run_trial(cfg, ResultStore(tmp_path / phase).open(), backend=FakeBackend())[0]
         assert rec["status"] == "ok" and rec["flops_per_inference"] > 0
+
+
+@pytest.mark.parametrize("task, phases", [("text_generation", ("prefill", "decode")),
+                                          ("image_generation", ("denoise", "decode"))])
+def test_per_phase_windows(task, phases, tmp_path):
+    from measure.run import run_trial
+
+    cfg = cfg_for(task, phases=True, repeats=1, n_inferences=3, batch_size=1)
+    fb = FakeBackend(power_w={"gpu": 100.0})  # constant power: energy = 100 W x time
+    rec = run_trial(cfg, ResultStore(tmp_path).open(), backend=fb)[0]
+    ph = rec["phases"]
+    assert set(ph) == set(phases)
+    for p in phases:
+        assert ph[p]["time_s_per_inference"] > 0
+        assert ph[p]["energy_j_per_inference"] == pytest.approx(100.0 * ph[p]["time_s_per_inference"], rel=0.02)
+    # the phases tile the inferences: together no longer than the whole window
+    total_t = sum(ph[p]["time_s_per_inference"] for p in phases)
+    assert 0.5 * rec["time_s_per_inference"] < total_t <= rec["time_s_per_inference"]
+
+
+def test_phases_unsupported_backend_is_flagged(tmp_path):
+    from measure.run import run_trial
+
+    cfg = cfg_for("text_generation", phases=True, repeats=1, n_inferences=2)
+    fb = FakeBackend(script=script((0, 0, 0), (1, 1, 1)))  # scripted readings cannot nest
+    rec = run_trial(cfg, ResultStore(tmp_path).open(), backend=fb)[0]
+    assert "phases-unsupported" in rec["flags"] and "phases" not in rec

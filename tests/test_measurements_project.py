@@ -12,7 +12,10 @@ import pandas as pd
 import pytest
 
 from project.measurements import (
-    OUTPUT_COLUMNS, break_even_inferences, finetune_energy_from_records, load_records,
+    OUTPUT_COLUMNS,
+    break_even_inferences,
+    finetune_energy_from_records,
+    load_records,
     task_energy_from_records,
 )
 
