@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import closing
 from itertools import cycle, islice
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from measure.backends import EnergyBackend, make_backend
 from measure.config import MeasureConfig
@@ -198,13 +199,31 @@ def run_trial(cfg: MeasureConfig, store: ResultStore, backend: EnergyBackend | N
     window so that window is a true cold start; with warm-up, during the warm-up. A failure
     inside a window writes a ``failed`` record and stops the trial (the exception propagates).
     """
+    out: list[dict[str, Any]] = []
+    with closing(iter_trial(cfg, backend=backend, done=done, on_start=on_start)) as recs:
+        for rec in recs:
+            store.append(rec)
+            out.append(rec)
+            if on_record:
+                on_record(rec)
+    return out
+
+
+def iter_trial(cfg: MeasureConfig, backend: EnergyBackend | None = None,
+               done: set[tuple[str, int]] | None = None,
+               on_start: Callable[[Trial], None] | None = None) -> Iterator[dict[str, Any]]:
+    """The windows of :func:`run_trial`, yielding each record as its window closes.
+
+    Writes nothing: the caller stores each record before asking for the next window (the
+    local executor appends it to the store; a Ray worker sends it to the driver, which
+    appends it). A failed window's record is yielded first, then its exception is raised.
+    """
     done = done or set()
     key = cfg.trial_key()
     todo = [i for i in range(cfg.repeats) if (key, i) not in done]
     if not todo:
-        return []
+        return
     trial = Trial(cfg, backend)
-    out: list[dict[str, Any]] = []
     try:
         if on_start:
             on_start(trial)
@@ -235,12 +254,8 @@ def run_trial(cfg: MeasureConfig, store: ResultStore, backend: EnergyBackend | N
                 rec["phases"] = rec_ph.per_inference(cfg.n_inferences)
             elif trial.phase_flag:
                 rec["flags"].append(trial.phase_flag)
-            store.append(rec)
-            out.append(rec)
-            if on_record:
-                on_record(rec)
+            yield rec
             if err is not None:
                 raise err
     finally:
         trial.close()
-    return out

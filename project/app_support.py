@@ -613,19 +613,11 @@ def paper_break_even() -> pd.DataFrame:
 
 def reference_equivalences(pue: float, intensity: float) -> pd.DataFrame:
     """The study's Table 2 per-inference equivalences at a given PUE and grid intensity."""
+    from .compare import equivalence_table
     from .reference import paper_task_energy
 
     t = paper_task_energy()
-    kwh = t["kwh_per_inference_mean"].to_numpy() * pue
-    g1000 = kwh * 1000 * intensity
-    return pd.DataFrame({
-        "task": t["task"].to_numpy(), "label": t["label"].to_numpy(),
-        "wh_per_inference": kwh * 1000,
-        "charges_per_inference": kwh / param("smartphone_charge_kwh"),
-        "charges_per_inference_2024": kwh / param("smartphone_charge_kwh_epa_2024"),
-        "g_co2_per_1000": g1000,
-        "km_per_1000": g1000 / param("car_g_co2_per_km"),
-    })
+    return equivalence_table(t["task"], t["label"], t["kwh_per_inference_mean"].to_numpy() * pue, intensity)
 
 
 # ---------------------------------------------------------------------------

@@ -65,33 +65,40 @@ def households(twh: float) -> float:
     return float(twh) * 1e9 / param("household_kwh_per_year")
 
 
-def equivalences(result: ProjectionResult) -> pd.DataFrame:
-    """Per-inference equivalences in the base year, facility energy (x PUE), central values.
+def equivalence_table(tasks, labels, kwh_per_inference, intensity_g_per_kwh: float) -> pd.DataFrame:
+    """Per-inference equivalences for facility energy `kwh_per_inference` (kWh, array-like).
 
-    Columns: task, label, wh_per_inference, charges_per_inference (0.012 kWh charge),
-    charges_per_inference_2024 (0.022 kWh), g_co2_per_1000, km_per_1000 (gasoline car),
-    inferences_per_charge.
+    Columns: task, label, wh_per_inference, charges_per_inference (0.012 kWh charge, EPA
+    before 2024), charges_per_inference_2024 (0.022 kWh, EPA 2024), g_co2_per_1000,
+    km_per_1000 (gasoline car, g/km implied by the study), inferences_per_charge.
     """
+    kwh = np.asarray(kwh_per_inference, dtype=float)
+    g1000 = kwh * 1000 * intensity_g_per_kwh
+    with np.errstate(divide="ignore"):
+        per_charge = np.where(kwh > 0, param("smartphone_charge_kwh") / kwh, np.inf)
+    return pd.DataFrame(
+        {
+            "task": list(tasks),
+            "label": list(labels),
+            "wh_per_inference": kwh * 1000,
+            "charges_per_inference": kwh / param("smartphone_charge_kwh"),
+            "charges_per_inference_2024": kwh / param("smartphone_charge_kwh_epa_2024"),
+            "g_co2_per_1000": g1000,
+            "km_per_1000": g1000 / param("car_g_co2_per_km"),
+            "inferences_per_charge": per_charge,
+        }
+    )
+
+
+def equivalences(result: ProjectionResult) -> pd.DataFrame:
+    """Per-inference equivalences of each scenario task in the base year, facility energy
+    (x PUE), central values; columns as `equivalence_table`."""
     c = result.compiled
-    pue = c.params["facility.pue"].central
-    intensity = c.params["grid.intensity_g_per_kwh"].central
-    rows = []
-    for name in c.tasks:
-        kwh = c.params[f"tasks.{name}.energy"].central * c.params[f"tasks.{name}.energy.multiplier"].central * pue
-        g1000 = kwh * 1000 * intensity
-        rows.append(
-            {
-                "task": name,
-                "label": c.params[f"tasks.{name}.energy"].label.rsplit(":", 1)[0],
-                "wh_per_inference": kwh * 1000,
-                "charges_per_inference": kwh / param("smartphone_charge_kwh"),
-                "charges_per_inference_2024": kwh / param("smartphone_charge_kwh_epa_2024"),
-                "g_co2_per_1000": g1000,
-                "km_per_1000": g1000 / param("car_g_co2_per_km"),
-                "inferences_per_charge": param("smartphone_charge_kwh") / kwh if kwh > 0 else np.inf,
-            }
-        )
-    return pd.DataFrame(rows)
+    p = c.params
+    pue = p["facility.pue"].central
+    kwh = [p[f"tasks.{t}.energy"].central * p[f"tasks.{t}.energy.multiplier"].central * pue for t in c.tasks]
+    labels = [p[f"tasks.{t}.energy"].label.rsplit(":", 1)[0] for t in c.tasks]
+    return equivalence_table(c.tasks, labels, kwh, p["grid.intensity_g_per_kwh"].central)
 
 
 def headline(result: ProjectionResult, year: int | None = None) -> dict[str, object]:
