@@ -7,6 +7,7 @@ file) prints one message to stderr and exits with status 2; nothing already writ
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Optional
 
@@ -64,8 +65,12 @@ def _store(out: Path, resume: bool, keys: set[str]):
     return store.open(), set()
 
 
-def _run(trials: list, out: Path, resume: bool, label: str) -> int:
-    """Run trials with a progress bar; returns the number of failed trials."""
+def _run(trials: list, out: Path, resume: bool, label: str, executor: Any = None) -> int:
+    """Run trials with a progress bar; returns the number of failed trials.
+
+    ``executor`` (``measure.executors``; default local) runs the windows; this function is
+    the one place records are written: each is appended to the store as its event arrives.
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -75,19 +80,21 @@ def _run(trials: list, out: Path, resume: bool, label: str) -> int:
         TimeRemainingColumn,
     )
 
+    from measure.executors import LocalExecutor
     from measure.models import resolve_model
 
+    executor = executor or LocalExecutor()
     # validate everything before running anything
     for cfg in trials:
         resolve_model(cfg.model, cfg.task)
-    if any(c.device.startswith("cuda") for c in trials):
+    if executor.name == "local" and any(c.device.startswith("cuda") for c in trials):
         from measure.runners import check_device
 
         for cfg in trials:
             check_device(cfg.device)
+    if hasattr(executor, "check_trials"):
+        executor.check_trials(trials)
     store, done = _store(out, resume, {c.trial_key() for c in trials})
-    from measure.backends import make_backend
-    from measure.run import run_trial
 
     total = sum(1 for c in trials for i in range(c.repeats) if (c.trial_key(), i) not in done)
     skipped = sum(c.repeats for c in trials) - total
@@ -99,34 +106,27 @@ def _run(trials: list, out: Path, resume: bool, label: str) -> int:
                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                   TextColumn("{task.fields[energy]}"), console=err_console) as progress:
         bar = progress.add_task(label, total=total, energy="0 J")
-
-        def on_record(rec: dict[str, Any]) -> None:
-            energy["j"] += rec["energy_j_window"] or 0.0
-            progress.update(bar, advance=1, energy=_fmt_j(energy["j"]))
-
-        backends: dict[tuple, Any] = {}  # one backend (one codecarbon tracker) per setting
-        try:
-            for cfg in trials:
-                if all((cfg.trial_key(), i) in done for i in range(cfg.repeats)):
-                    continue
-                progress.update(bar, description=f"{cfg.model} b{cfg.batch_size} {cfg.dtype}")
-                bkey = (cfg.resolved_backend(), cfg.device, cfg.whole_node, cfg.country_iso_code,
-                        cfg.measure_power_secs)
-                if bkey not in backends:
-                    backends[bkey] = make_backend(*bkey[:2], whole_node=cfg.whole_node,
-                                                  country_iso_code=cfg.country_iso_code,
-                                                  measure_power_secs=cfg.measure_power_secs)
-                try:
-                    run_trial(cfg, store, backend=backends[bkey], done=done, on_record=on_record)
-                except (MeasureError, KeyboardInterrupt):
-                    raise
-                except Exception as e:  # a failed window: its record is written; go on
+        with closing(executor.events(trials, done)) as events:
+            for ev in events:
+                cfg = ev.cfg
+                if ev.kind == "start":
+                    desc = f"{cfg.model} b{cfg.batch_size} {cfg.dtype}"
+                    if executor.name != "local":
+                        desc = f"{label} [{executor.name}]"
+                    progress.update(bar, description=desc)
+                elif ev.kind == "record":
+                    rec = ev.record
+                    k = (rec["trial_key"], int(rec["repeat_index"]))
+                    if k in done:  # a retried task's window that was already stored
+                        continue
+                    store.append(rec)
+                    done.add(k)
+                    energy["j"] += rec["energy_j_window"] or 0.0
+                    progress.update(bar, advance=1, energy=_fmt_j(energy["j"]))
+                elif ev.kind == "failed":
                     failed += 1
                     err_console.print(f"[yellow]trial failed[/] {cfg.task}/{cfg.model}: "
-                                      f"{type(e).__name__}: {escape(str(e))} (failed record written)", highlight=False)
-        finally:
-            for b in backends.values():
-                b.close()
+                                      f"{escape(ev.error or '')} (failed record written)", highlight=False)
     path = store.consolidate()
     n = len(store.records())
     out_console.print(f"{n} record(s) in {store.jsonl}" + (f" and {path}" if path else ""),
@@ -183,11 +183,19 @@ def campaign_command(
     device: Optional[str] = typer.Option(None, "--device", help="override every trial's device"),
     backend: Optional[str] = typer.Option(None, "--backend", help="override every trial's backend"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the trials and exit"),
+    executor: str = typer.Option("local", "--executor",
+                                 help="local (this process, the default) or ray (one Ray task per trial)"),
+    address: Optional[str] = typer.Option(None, "--address",
+                                          help="Ray cluster to use (auto, or HOST:PORT); default: start a local Ray"),
+    cpus_per_trial: float = typer.Option(1.0, "--cpus-per-trial", help="Ray: CPUs each CPU trial asks for"),
 ) -> None:
     """Run a grid of trials (tasks x models x batch sizes x precisions) from a TOML file."""
     from measure.config import load_campaign
 
     try:
+        from measure.executors import make_executor
+
+        ex = make_executor(executor, address=address, cpus_per_trial=cpus_per_trial)
         over = {k: v for k, v in {"device": device, "backend": backend}.items() if v is not None}
         camp = load_campaign(file, overrides=over)
         from measure.models import resolve_model
@@ -204,7 +212,7 @@ def campaign_command(
             out_console.print(f"{len(camp.trials)} trial(s)")
             return
         out = out or Path("measurements") / camp.name
-        failed = _run(camp.trials, out, resume, camp.name)
+        failed = _run(camp.trials, out, resume, camp.name, executor=ex)
     except MeasureError as e:
         _fail(str(e))
     except KeyboardInterrupt:
