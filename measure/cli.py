@@ -71,6 +71,21 @@ def _run(trials: list, out: Path, resume: bool, label: str, executor: Any = None
     ``executor`` (``measure.executors``; default local) runs the windows; this function is
     the one place records are written: each is appended to the store as its event arrives.
     """
+    from measure.executors import LocalExecutor
+    from measure.models import resolve_model
+
+    executor = executor or LocalExecutor()
+    # validate everything before running anything
+    for cfg in trials:
+        resolve_model(cfg.model, cfg.task)
+    try:
+        executor.prepare(trials)  # devices; for Ray: connect and check the cluster's resources
+        return _run_events(executor, trials, out, resume, label)
+    finally:
+        executor.close()
+
+
+def _run_events(executor: Any, trials: list, out: Path, resume: bool, label: str) -> int:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -80,20 +95,6 @@ def _run(trials: list, out: Path, resume: bool, label: str, executor: Any = None
         TimeRemainingColumn,
     )
 
-    from measure.executors import LocalExecutor
-    from measure.models import resolve_model
-
-    executor = executor or LocalExecutor()
-    # validate everything before running anything
-    for cfg in trials:
-        resolve_model(cfg.model, cfg.task)
-    if executor.name == "local" and any(c.device.startswith("cuda") for c in trials):
-        from measure.runners import check_device
-
-        for cfg in trials:
-            check_device(cfg.device)
-    if hasattr(executor, "check_trials"):
-        executor.check_trials(trials)
     store, done = _store(out, resume, {c.trial_key() for c in trials})
 
     total = sum(1 for c in trials for i in range(c.repeats) if (c.trial_key(), i) not in done)
@@ -101,6 +102,7 @@ def _run(trials: list, out: Path, resume: bool, label: str, executor: Any = None
     if skipped:
         err_console.print(f"resuming: {skipped} window(s) already in {store.jsonl}", highlight=False)
     failed = 0
+    failed_written: set[str] = set()
     energy = {"j": 0.0}
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
@@ -121,12 +123,16 @@ def _run(trials: list, out: Path, resume: bool, label: str, executor: Any = None
                         continue
                     store.append(rec)
                     done.add(k)
+                    if rec.get("status") == "failed":
+                        failed_written.add(rec["trial_key"])
                     energy["j"] += rec["energy_j_window"] or 0.0
                     progress.update(bar, advance=1, energy=_fmt_j(energy["j"]))
                 elif ev.kind == "failed":
                     failed += 1
+                    note = ("failed record written" if cfg.trial_key() in failed_written
+                            else "no record written; --resume runs it again")
                     err_console.print(f"[yellow]trial failed[/] {cfg.task}/{cfg.model}: "
-                                      f"{escape(ev.error or '')} (failed record written)", highlight=False)
+                                      f"{escape(ev.error or '')} ({note})", highlight=False)
     path = store.consolidate()
     n = len(store.records())
     out_console.print(f"{n} record(s) in {store.jsonl}" + (f" and {path}" if path else ""),
@@ -187,7 +193,7 @@ def campaign_command(
                                  help="local (this process, the default) or ray (one Ray task per trial)"),
     address: Optional[str] = typer.Option(None, "--address",
                                           help="Ray cluster to use (auto, or HOST:PORT); default: start a local Ray"),
-    cpus_per_trial: float = typer.Option(1.0, "--cpus-per-trial", help="Ray: CPUs each CPU trial asks for"),
+    cpus_per_trial: float = typer.Option(1.0, "--cpus-per-trial", help="Ray: CPUs each trial asks for (and uses: torch threads); a CUDA trial also asks for one GPU"),
 ) -> None:
     """Run a grid of trials (tasks x models x batch sizes x precisions) from a TOML file."""
     from measure.config import load_campaign

@@ -6,8 +6,8 @@ appends every record to the :class:`~measure.store.ResultStore` as its event arr
 one code path for both executors, so a campaign started on one resumes on the other.
 
 ``local`` runs the trials one after another in this process (the default; no Ray needed).
-``ray`` submits one Ray task per trial, asking for ``num_gpus=1`` for a CUDA trial and
-``cpus_per_trial`` CPUs otherwise. Each task is a Ray generator that runs the real
+``ray`` submits one Ray task per trial, asking for ``cpus_per_trial`` CPUs, plus
+``num_gpus=1`` for a CUDA trial. Each task is a Ray generator that runs the real
 :class:`~measure.run.Trial` on whichever node has the resources and yields each window's
 record (with that node's hostname, CPU and GPU metadata) as the window closes. A worker
 that dies mid-trial is retried by Ray (``max_retries``); windows already delivered are not
@@ -47,6 +47,14 @@ class Event:
 class Executor(Protocol):
     name: str
 
+    def prepare(self, trials: list[MeasureConfig]) -> None:
+        """Check that the trials can run here (devices, cluster resources); before any store."""
+        ...
+
+    def close(self) -> None:
+        """Release what ``prepare`` or ``events`` acquired (idempotent)."""
+        ...
+
     def events(self, trials: list[MeasureConfig], done: set[tuple[str, int]]) -> Iterator[Event]:
         """Run the windows of ``trials`` not in ``done``; yield events as they happen."""
         ...
@@ -66,6 +74,16 @@ class LocalExecutor:
     """The trials one after another in this process, one backend per measurement setting."""
 
     name = "local"
+
+    def prepare(self, trials: list[MeasureConfig]) -> None:
+        if any(c.device.startswith("cuda") for c in trials):
+            from measure.runners import check_device
+
+            for cfg in trials:
+                check_device(cfg.device)
+
+    def close(self) -> None:
+        pass
 
     def events(self, trials: list[MeasureConfig], done: set[tuple[str, int]]) -> Iterator[Event]:
         from measure.backends import make_backend
@@ -171,19 +189,34 @@ class RayExecutor:
         self.poll_s = poll_s
         self.started_here = False
         self.startup_s: float | None = None
+        self.pending: dict[Any, MeasureConfig] = {}  # generator -> trial, while running
 
-    # driver-side checks, before anything runs
-    @staticmethod
-    def check_trials(trials: list[MeasureConfig]) -> None:
+    def prepare(self, trials: list[MeasureConfig]) -> None:
+        """Refuse what cannot run on Ray, connect (or start a local Ray) and check resources."""
         for c in trials:
             if c.device.startswith("cuda:") and c.device != "cuda:0":
                 raise MeasureError("on --executor ray use device 'cuda' (Ray gives each GPU trial "
                                    "one GPU, which the task sees as cuda:0)", f"device {c.device}")
+        ray = self._connect()
+        self._check_resources(ray, trials)
+
+    def _reachable(self) -> None:
+        """A HOST:PORT that nothing answers on is an error now, not a hang in ray.init."""
+        addr = self.address or ""
+        if "://" in addr or ":" not in addr:
+            return  # "auto" fails fast by itself; ray:// is Ray Client's
+        host, _, port = addr.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+        except (OSError, ValueError) as e:
+            raise MeasureError(f"no Ray cluster answers there ({e}); start one with `ray start "
+                               "--head` (docs/cluster.md)", f"--address {addr}") from None
 
     def _connect(self):
         ray = import_ray()
         if ray.is_initialized():
             return ray
+        self._reachable()
         t0 = time.perf_counter()
         kw: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
         if self.address:
@@ -205,25 +238,34 @@ class RayExecutor:
             raise MeasureError("the Ray cluster has no GPUs for the CUDA trials (start the workers "
                                "with GPUs, or run with --device cpu)", "executor ray")
         per_node = [n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
-        if any(not c.device.startswith("cuda") for c in trials) and max(per_node, default=0) < self.cpus_per_trial:
-            raise MeasureError(f"no Ray node has {self.cpus_per_trial:g} CPUs for a CPU trial "
+        if max(per_node, default=0) < self.cpus_per_trial:
+            raise MeasureError(f"no Ray node has {self.cpus_per_trial:g} CPUs for a trial "
                                f"(largest: {max(per_node, default=0):g})", "--cpus-per-trial")
 
+    def close(self) -> None:
+        ray = import_ray()
+        for gen in self.pending:
+            try:
+                ray.cancel(gen, force=True)
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                pass
+        self.pending = {}
+        if self.started_here and ray.is_initialized():
+            ray.shutdown()
+        self.started_here = False
+
     def events(self, trials: list[MeasureConfig], done: set[tuple[str, int]]) -> Iterator[Event]:
-        self.check_trials(trials)
-        ray = self._connect()
-        pending: dict[Any, MeasureConfig] = {}
+        ray = self._connect()  # normally done by prepare()
+        pending = self.pending
         try:
-            self._check_resources(ray, trials)
             task = ray.remote(ray_trial)
             for cfg in trials:
                 todo = todo_windows(cfg, done)
                 if not todo:
                     continue
+                opts: dict[str, Any] = {"num_cpus": self.cpus_per_trial}
                 if cfg.device.startswith("cuda"):
-                    opts: dict[str, Any] = {"num_gpus": 1, "num_cpus": 1}
-                else:
-                    opts = {"num_cpus": self.cpus_per_trial}
+                    opts["num_gpus"] = 1
                 gen = task.options(max_retries=self.max_retries, retry_exceptions=False,
                                    runtime_env={"env_vars": dict(WORKER_ENV)},
                                    name=f"wattcast:{cfg.task}:{cfg.model}:{cfg.trial_key()}",
@@ -255,13 +297,7 @@ class RayExecutor:
                         del pending[gen]
                         yield Event("failed", cfg, error=f"{item['error']} (on {item['host']})")
         finally:
-            for gen in pending:
-                try:
-                    ray.cancel(gen, force=True)
-                except Exception:  # noqa: BLE001 - best effort on the way out
-                    pass
-            if self.started_here:
-                ray.shutdown()
+            self.close()
 
 
 def make_executor(name: str, address: str | None = None, cpus_per_trial: float = 1) -> Executor:

@@ -64,7 +64,7 @@ name = "raykill"
 [defaults]
 device = "cpu"
 backend = "fake"
-n_inferences = 20
+n_inferences = 100  # windows of ~0.1 s: the kill must land mid-campaign
 repeats = 10
 count_flops = false
 [defaults.inputs]
@@ -117,7 +117,9 @@ def test_ray_campaign_end_to_end_matches_local(app, ray_address, tmp_path):
     toml.write_text(CAMPAIGN)
     res = invoke(app, "campaign", toml, "--executor", "ray", "--out", tmp_path / "ray")
     assert res.exit_code == 1, res.output  # the overflowing trial fails; the others run
-    assert "trial failed text_generation/tiny-gpt2: IndexError" in res.output
+    said = " ".join(res.output.split())
+    assert "trial failed text_generation/tiny-gpt2: IndexError" in said
+    assert "(failed record written)" in said
 
     recs = records(tmp_path / "ray")
     ok = [r for r in recs if r["status"] == "ok"]
@@ -140,8 +142,8 @@ def test_ray_campaign_end_to_end_matches_local(app, ray_address, tmp_path):
     res = invoke(app, "campaign", toml, "--out", tmp_path / "local")
     assert res.exit_code == 1, res.output
     local = records(tmp_path / "local")
-    assert sorted((k, r["status"]) for k, r in zip(keys(local), local)) == \
-        sorted((k, r["status"]) for k, r in zip(keys(recs), recs))
+    assert sorted((k, r["status"]) for k, r in zip(keys(local), local, strict=True)) == \
+        sorted((k, r["status"]) for k, r in zip(keys(recs), recs, strict=True))
     assert all("ray" not in r["metadata"] for r in local)
 
 
@@ -274,3 +276,16 @@ def test_cli_without_ray_installed(tmp_path):
     code = "import sys, measure.cli, measure.executors; print('ray' in sys.modules, 'torch' in sys.modules)"
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert p.stdout.strip() == "False False"
+
+
+def test_unreachable_address_is_an_error_not_a_hang(tmp_path):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    toml = tmp_path / "c.toml"
+    toml.write_text(RESUME_CAMPAIGN)
+    p = campaign_proc(toml, tmp_path / "o", "--executor", "ray", "--address", f"127.0.0.1:{port}")
+    _, stderr = p.communicate(timeout=60)
+    assert p.returncode == 2, stderr.decode()[-2000:]
+    assert "no Ray cluster answers there" in stderr.decode()
+    assert not (tmp_path / "o" / "records.jsonl").exists()
