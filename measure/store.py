@@ -34,9 +34,9 @@ def read_records(path: Path | str) -> list[dict[str, Any]]:
         data = p.read_bytes()
     except OSError as e:
         raise MeasureError(f"cannot read results file: {e.strerror}", str(p)) from None
-    lines = data.split(b"\n")
-    torn = lines[-1] != b""
-    body = lines[:-1]
+    # A final line without newline is a write torn by a kill: valid JSON or not, it is not
+    # counted until ResultStore.repair cuts it off (keeping a copy).
+    body = data.split(b"\n")[:-1]
     out = []
     for i, line in enumerate(body, 1):
         if not line.strip():
@@ -49,10 +49,6 @@ def read_records(path: Path | str) -> list[dict[str, Any]]:
         if not isinstance(rec, dict) or "trial_key" not in rec or "repeat_index" not in rec:
             raise MeasureError(f"line {i} is not a wattcast measurement record", str(p))
         out.append(rec)
-    if torn:
-        # A final line without newline: a write torn by a kill. Valid JSON or not, it is
-        # not counted until repaired (ResultStore.repair keeps a copy).
-        pass
     return out
 
 
