@@ -54,34 +54,29 @@ def fmt_sig(x: float, digits: int = 3) -> str:
     return f"{x:,.{decimals}f}"
 
 
+def _fmt_ladder(x: float, units: tuple[str, str, str]) -> str:
+    """`x` in units[0]; below 1 in units[1] (x 1e3), below 1e-3 in units[2] (x 1e6)."""
+    x = float(x)
+    if abs(x) >= 1 or x == 0:
+        return f"{fmt_sig(x)} {units[0]}"
+    if abs(x) >= 1e-3:
+        return f"{fmt_sig(x * 1e3)} {units[1]}"
+    return f"{fmt_sig(x * 1e6)} {units[2]}"
+
+
 def fmt_energy_twh(twh: float) -> str:
     """TWh with a sensible unit for small values (GWh, MWh)."""
-    twh = float(twh)
-    if abs(twh) >= 1 or twh == 0:
-        return f"{fmt_sig(twh)} TWh"
-    if abs(twh) >= 1e-3:
-        return f"{fmt_sig(twh * 1e3)} GWh"
-    return f"{fmt_sig(twh * 1e6)} MWh"
+    return _fmt_ladder(twh, ("TWh", "GWh", "MWh"))
 
 
 def fmt_mass_mt(mt: float) -> str:
-    mt = float(mt)
-    if abs(mt) >= 1 or mt == 0:
-        return f"{fmt_sig(mt)} Mt"
-    if abs(mt) >= 1e-3:
-        return f"{fmt_sig(mt * 1e3)} kt"
-    return f"{fmt_sig(mt * 1e6)} t"
+    return _fmt_ladder(mt, ("Mt", "kt", "t"))
 
 
 def fmt_water_bl(bl: float) -> str:
-    bl = float(bl)
-    if bl == 0:
+    if float(bl) == 0:
         return "0 L"
-    if abs(bl) >= 1:
-        return f"{fmt_sig(bl)} billion L"
-    if abs(bl) >= 1e-3:
-        return f"{fmt_sig(bl * 1e3)} million L"
-    return f"{fmt_sig(bl * 1e6)} thousand L"
+    return _fmt_ladder(bl, ("billion L", "million L", "thousand L"))
 
 
 def fmt_share(frac: float) -> str:

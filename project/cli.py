@@ -49,6 +49,16 @@ def presets() -> None:
     console.print(t)
 
 
+def _load(preset: Optional[str], scenario: Optional[Path], overrides: list[str]):
+    """The scenario named by --preset or --scenario, with --set overrides applied."""
+    from .scenario import apply_overrides, load_preset, load_scenario
+
+    if (preset is None) == (scenario is None):
+        raise ScenarioError("give exactly one of --preset NAME or --scenario FILE")
+    scen = load_preset(preset) if preset else load_scenario(scenario)
+    return apply_overrides(scen, overrides) if overrides else scen
+
+
 def _fmt(x: float, digits: int = 3) -> str:
     if x != x:  # NaN
         return "-"
@@ -77,8 +87,6 @@ def project(
     from .compare import headline
     from .engine import run_projection, with_measured_energy
     from .export import ExportError, export_format, write_result
-    from .scenario import apply_overrides, load_preset, load_scenario
-
     try:
         if (preset is None) == (scenario is None):
             raise ScenarioError("give exactly one of --preset NAME or --scenario FILE")
@@ -90,9 +98,7 @@ def project(
             export_format(out)
             if not out.parent.exists():
                 raise ExportError(f"--out {out}: folder {out.parent} does not exist")
-        scen = load_preset(preset) if preset else load_scenario(scenario)
-        if set_:
-            scen = apply_overrides(scen, set_)
+        scen = _load(preset, scenario, set_)
         table = None
         if measurements is not None:
             from .measurements import task_energy_from_records
@@ -159,15 +165,10 @@ def sensitivity(
 ) -> None:
     """What drives the target year's total: one-at-a-time swings and Sobol indices."""
     from .engine import compile_scenario
-    from .scenario import apply_overrides, load_preset, load_scenario
     from .sensitivity import sobol, tornado
 
     try:
-        if (preset is None) == (scenario is None):
-            raise ScenarioError("give exactly one of --preset NAME or --scenario FILE")
-        scen = load_preset(preset) if preset else load_scenario(scenario)
-        if set_:
-            scen = apply_overrides(scen, set_)
+        scen = _load(preset, scenario, set_)
         c = compile_scenario(scen)
         tor = tornado(c)
         sob = sobol(c, n=sobol_n, seed=seed).set_index("path") if sobol_n and len(c.uncertain) >= 2 else None
