@@ -112,44 +112,9 @@ def project(
     except (ScenarioError, ExportError, ValueError, KeyError) as exc:
         raise fail(exc.args[0] if exc.args else str(exc)) from None
 
-    h = headline(result)
-    s = result.scenario
-    t = Table(title=f"{s.name}: {s.title}", title_justify="left")
-    t.add_column(f"{h['year']}", style="bold")
-    t.add_column("central", justify="right")
-    if result.percentiles:
-        for stat in ("p5", "p50", "p95"):
-            t.add_column(stat, justify="right")
-    for var, label in [
-        ("Energy|Total", f"Energy (TWh/yr, {s.basis} basis)"),
-        ("Energy|Demand side", "  demand side (TWh/yr)"),
-        ("Energy|Supply side", "  supply side (TWh/yr)"),
-        ("Emissions|Total", "Emissions (Mt CO2e/yr)"),
-        ("Water|Total", "Water (billion L/yr, on-site)"),
-    ]:
-        row = [label, _fmt(result.value(var))]
-        if result.percentiles:
-            row += [_fmt(result.value(var, stat=stat)) for stat in ("p5", "p50", "p95")]
-        t.add_row(*row)
-    console.print(t)
-    r = h["rank"]
-    console.print(f"[bold]{_fmt(h['twh'])} TWh[/] is {r.sentence}; "
-                  f"{h['share_of_world']:.3%} of world electricity (2025); rank {r.rank} of {r.n_countries + 1}.")
-    console.print("  just below: " + ", ".join(f"{c} ({v:,.1f})" for c, v in zip(r.below.country, r.below.twh)))
-    console.print("  just above: " + ", ".join(f"{c} ({v:,.1f})" for c, v in zip(r.above.country, r.above.twh)))
-    if s.compare_with:
-        from .national import country_lookup
+    from .cli_report import print_projection
 
-        parts = []
-        for key in s.compare_with:
-            c = country_lookup(key)
-            parts.append(f"{c['country']} {c['twh']:,.1f} TWh ({h['twh'] / c['twh']:.0%})")
-        console.print("  compared with: " + "; ".join(parts))
-    util = result.value("Utilisation|Reconciling")
-    if util == util and s.fleet.servers_shipped_per_year.value > 0:
-        console.print(f"  utilisation that reconciles demand with the fleet: {util:.1%}")
-    if result.percentiles:
-        console.print(f"  Monte Carlo: {result.samples:,} samples, seed {result.seed}")
+    print_projection(result, console, headline(result))
     if out is not None:
         console.print(f"wrote {out}")
 
@@ -177,7 +142,7 @@ def sensitivity(
     if tor.empty:
         console.print("no uncertain parameters in this scenario: nothing to swing")
         return
-    t = Table(title=f"{scen.name}: Energy|Total in {scen.target_year} (TWh/yr), central {_fmt(tor['central_total'][0])}",
+    t = Table(title=f"{scen.name}: Energy in {scen.target_year} (TWh/yr), central {_fmt(tor['central_total'][0])}",
               title_justify="left")
     for col in ("parameter", "low", "high", "TWh at low", "TWh at high", "swing"):
         t.add_column(col, justify="left" if col == "parameter" else "right")

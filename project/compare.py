@@ -91,31 +91,34 @@ def equivalence_table(tasks, labels, kwh_per_inference, intensity_g_per_kwh: flo
 
 
 def equivalences(result: ProjectionResult) -> pd.DataFrame:
-    """Per-inference equivalences of each scenario task in the base year, facility energy
-    (x PUE), central values; columns as `equivalence_table`."""
-    c = result.compiled
-    p = c.params
-    pue = p["facility.pue"].central
-    kwh = [p[f"tasks.{t}.energy"].central * p[f"tasks.{t}.energy.multiplier"].central * pue for t in c.tasks]
-    labels = [p[f"tasks.{t}.energy"].label.rsplit(":", 1)[0] for t in c.tasks]
-    return equivalence_table(c.tasks, labels, kwh, p["grid.intensity_g_per_kwh"].central)
+    """Per-inference equivalences of each workload in the base year: facility energy and
+    location-based emissions per unit (World, central run, `project.impacts`); columns as
+    `equivalence_table`."""
+    from .impacts import per_unit_impacts
+
+    pu = per_unit_impacts(result)
+    pu = pu[pu["region"] == pu["region"].iloc[0]] if len(pu) else pu
+    kwh = pu["facility_wh"].to_numpy() / 1e3
+    with np.errstate(invalid="ignore", divide="ignore"):
+        intensity = np.where(kwh > 0, pu["location_g"].to_numpy() / np.where(kwh > 0, kwh, 1), 0.0)
+    return equivalence_table(pu["workload"], pu["label"], kwh, intensity)
 
 
 def headline(result: ProjectionResult, year: int | None = None) -> dict[str, object]:
     """The numbers a summary shows for one year (target year by default)."""
     y = result.scenario.target_year if year is None else year
-    twh = result.value("Energy|Total", y)
+    twh = result.value("Energy", y)
     out: dict[str, object] = {
         "year": y,
         "twh": twh,
-        "mt_co2e": result.value("Emissions|Total", y),
-        "water_billion_l": result.value("Water|Total", y),
+        "mt_co2e": result.value("Emissions", y),
+        "water_billion_l": result.value("Water", y),
         "share_of_world": share_of_world(twh),
         "households": households(twh),
         "rank": national_rank(twh),
     }
     if result.percentiles:
         for s in ("p5", "p50", "p95"):
-            out[f"twh_{s}"] = result.value("Energy|Total", y, s)
-            out[f"mt_co2e_{s}"] = result.value("Emissions|Total", y, s)
+            out[f"twh_{s}"] = result.value("Energy", y, s)
+            out[f"mt_co2e_{s}"] = result.value("Emissions", y, s)
     return out

@@ -1,25 +1,24 @@
-"""The projection: per-inference energy x usage -> yearly TWh, Mt CO2e and billion litres.
+"""The projection: workloads and the accelerator fleet by region, reconciled, with impacts.
 
-Equations (per year y, with dy = y - base_year; all arrays are vectorised over samples):
+Per sample, region r and year y (arrays (n, R, Y); equations in docs/model.md):
 
-    inferences_t(y)   = inferences_per_day_t x 365 x (1 + growth_t)^dy
-    kWh_t(y)          = energy_t x multiplier_t x (1 - efficiency_gain)^dy        (IT energy)
-    Inference_t(y)    = inferences_t x kWh_t x PUE                                 (facility)
-    Training(y)       = generations_per_year x (training + finetune kWh) x PUE
-    Demand side(y)    = sum_t Inference_t + Training
-    installed(y)      = servers_shipped x sum_{k<lifetime} (1 + shipment_growth)^(dy-k)
-    Supply side(y)    = installed x kW_per_server x utilisation x 8760 h x PUE
-    Top-down(y)       = data-centre TWh(y) x AI share(y) x share multiplier
-    Total             = one of the three, chosen by the scenario's `basis`
-    Emissions(y)      = Total x intensity x (1 - decarbonisation)^dy               (Mt CO2e)
-    Water(y)          = Total / PUE x WUE                                          (billion L, on-site)
-    Reconciling util. = demand-side IT energy / (installed x kW x 8760 h)
+    fleet IT energy   F[r,y]  = sum_c installed[c,r,y] x P_avg,c x 8,760 h      (project.model.fleet)
+    workload IT       W_w     = requests/day x 365 x growth x e_w x boundary->IT x share[r]
+    training IT       T       = runs x energy per run (-> IT) + fine-tuning
+    attributed        A       = sum_w W_w + T
+    unattributed      U       = max(F - A, 0)          (0 when the scenario has no fleet)
+    Energy            = (A + U) x PUE_r                 (facility; fleet-consistent)
+    Data Centres      = Energy + conventional load      (when modelled)
+    Emissions         = Energy x grid intensity + embodied;  market-based = x (1 - clean share)
+    Water             = IT x WUE_on-site + Energy x water intensity of generation
 
-1 TWh = 1e9 kWh; 1 TWh x 1 g/kWh = 1e-3 Mt; 1 TWh x 1 L/kWh = 1 billion litres.
+World is the sum of the regions. Every parameter with a range is sampled by a seeded Latin
+hypercube; the headline is the median (p50) with p5-p95.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -28,41 +27,36 @@ import numpy as np
 import pandas as pd
 
 from .distributions import frozen, lognormal_from_moments, swing_bounds
-from .national import country_lookup
-from .params import param
+from .model import boundaries as bnd
+from .model import fleet as fl
+from .model.growth import grow
+from .model.regions import grid_intensity_of, national_long, region_factors, region_grid, REGION_ENTITY
+from .params import param, parameter_table
 from .reference import paper_task_energy
-from .scenario import Scenario, ScenarioError, Uncertain
+from .scenario import BOUNDS, Scenario, ScenarioError, Uncertain
 from .tasks import task_label
+from .variables import (ACTIVITY_PREFIX, FLEET_CLASS_PREFIX, INFERENCE_PREFIX, REGIONS, TREE, VARIABLES, WORLD,
+                        class_variables, workload_variables)
 
 KWH_PER_TWH = 1e9
 DAYS_PER_YEAR = 365.0
+REGION_IDS = tuple(REGIONS)
+R = len(REGION_IDS)
+GRID_BASE_YEAR = 2024
+CONVENTIONAL_BASE_YEAR = 2018
+STATS = ("p5", "p50", "p95")
 
-#: variable -> unit, in the order the result table lists them
-UNITS: dict[str, str] = {
-    "Energy|Total": "TWh/yr",
-    "Energy|Demand side": "TWh/yr",
-    "Energy|Supply side": "TWh/yr",
-    "Energy|Top-down": "TWh/yr",
-    "Energy|Data centres": "TWh/yr",
-    "Energy|Inference": "TWh/yr",
-    "Energy|Training": "TWh/yr",
-    "Emissions|Total": "Mt CO2e/yr",
-    "Water|Total": "billion L/yr",
-    "Utilisation|Reconciling": "fraction",
-    "Inferences|Total": "billion/yr",
-}
-TASK_PREFIX = "Energy|Inference|"
-EMISSIONS_PREFIX = "Emissions|Inference|"
-WATER_PREFIX = "Water|Inference|"
+
+# ---------------------------------------------------------------------------
+# Parameters
 
 
 @dataclass
 class Param:
-    """One scenario number as the engine sees it.
+    """One scenario number as the engine sees it: central value, distribution, source.
 
-    `spec` is the scenario's Uncertain, or (mean, std) for a lognormal energy
-    distribution; the scipy distribution and the swing bounds are built on first use,
-    since a central run (every slider move in the app) needs neither.
+    `spec` is the scenario's Uncertain, or (mean, std) for a lognormal energy from logged
+    moments; `lower`/`upper` are the quantity's physical bounds (a normal is truncated).
     """
 
     path: str
@@ -71,6 +65,8 @@ class Param:
     central: float
     spec: Uncertain | tuple[float, float]
     source: str = ""
+    lower: float | None = None
+    upper: float | None = None
 
     @cached_property
     def dist(self):
@@ -78,7 +74,7 @@ class Param:
         if isinstance(self.spec, tuple):
             mean, std = self.spec
             return lognormal_from_moments(mean, std) if std > 0 else None
-        return frozen(self.spec)
+        return frozen(self.spec, self.lower, self.upper)
 
     @cached_property
     def bounds(self) -> tuple[float | None, float | None]:
@@ -98,201 +94,611 @@ class Param:
 
     @property
     def uncertain(self) -> bool:
-        if isinstance(self.spec, tuple):
-            return self.spec[1] > 0
-        return self.spec.distribution != "fixed" and self.dist is not None
+        return self.dist is not None
+
+
+def param_uncertain(name: str) -> Uncertain:
+    """A row of data/parameters.csv as an Uncertain (value, range, distribution, source and year)."""
+    row = parameter_table().loc[name]
+    lo = None if pd.isna(row["low"]) else float(row["low"])
+    hi = None if pd.isna(row["high"]) else float(row["high"])
+    d = row["distribution"] if isinstance(row["distribution"], str) else "fixed"
+    return Uncertain(value=float(row["value"]), low=lo, high=hi, distribution=d,
+                     source=f"{row['source']} ({int(row['year'])})")
+
+
+def _csv_uncertain(row: pd.Series, col: str, lo: str, hi: str, source: str) -> Uncertain:
+    v, a, b = float(row[col]), float(row[lo]), float(row[hi])
+    if a < b:
+        a, b = min(a, v), max(b, v)
+        return Uncertain(value=v, low=a, high=b, distribution="triangular", source=source)
+    return Uncertain(value=v, source=source)
+
+
+@dataclass
+class WorkloadPlan:
+    name: str
+    label: str
+    kind: str                 # "per_unit" or "llm"
+    boundary: str
+    hardware: str | None
+    pue_measured: bool
+    ceiling: bool
+    region_shares: np.ndarray | None
+    energy_source: str
 
 
 @dataclass
 class Compiled:
-    """A scenario reduced to arrays and parameters: cheap to evaluate many times."""
+    """A scenario reduced to parameters and precomputed arrays: cheap to evaluate many times."""
 
     scenario: Scenario
     years: np.ndarray
     dy: np.ndarray
-    tasks: list[str]
     params: dict[str, Param] = field(default_factory=dict)
-    energy_sources: dict[str, str] = field(default_factory=dict)
+    workloads: list[WorkloadPlan] = field(default_factory=list)
+    fleet_axes: fl.FleetAxes | None = None
+    vintage: dict[str, np.ndarray] = field(default_factory=dict)     # class -> (R, Yf, Y)
+    fixed_installed: dict[str, np.ndarray] = field(default_factory=dict)  # class -> (R, Y)
+    grid_observed: np.ndarray | None = None   # (R, Y) observed intensity, NaN where projected
+    default_shares: np.ndarray | None = None  # (R,) regional split when there is no fleet
+    policy: object | None = None
 
     @property
     def uncertain(self) -> list[Param]:
         return [p for p in self.params.values() if p.uncertain]
 
+    @property
+    def tasks(self) -> list[str]:
+        return [w.name for w in self.workloads]
+
+    @property
+    def energy_sources(self) -> dict[str, str]:
+        return {w.name: w.energy_source for w in self.workloads}
+
     def target_index(self) -> int:
         return int(self.scenario.target_year - self.scenario.start_year)
 
+    def variables(self) -> dict[str, object]:
+        """Every variable this scenario emits, in table order, with its definition."""
+        labels = {w.name: w.label for w in self.workloads}
+        out = {}
+        wv = workload_variables(labels)
+        cv = class_variables(fl.CLASS_LABELS) if self.fleet_axes is not None else {}
+        for k, v in VARIABLES.items():
+            if self.fleet_axes is None and k.startswith(("Fleet|", "Power|", "Utilisation|", "Emissions|Embodied")):
+                if k != "Emissions|Embodied":
+                    continue
+            if not self.scenario.conventional and k.startswith("Data Centres"):
+                continue
+            out[k] = v
+            if k == "Energy|Inference":
+                out.update({n: d for n, d in wv.items() if n.startswith(INFERENCE_PREFIX)})
+            if k == "Fleet|Installed Accelerators":
+                out.update(cv)
+        out.update({n: d for n, d in wv.items() if n.startswith(ACTIVITY_PREFIX)})
+        return out
 
-def _add(c: Compiled, path: str, u: Uncertain, label: str, unit: str) -> None:
-    c.params[path] = Param(path, label, unit, float(u.value), u, u.source or "")
+
+def _add(c: Compiled, path: str, u: Uncertain, label: str, unit: str, kind: str | None = None,
+         bounds: tuple[float | None, float | None] | None = None) -> None:
+    lo, hi = bounds if bounds is not None else BOUNDS.get(kind or "", (None, None))
+    c.params[path] = Param(path, label, unit, float(u.value), u, u.source or "", lo, hi)
+
+
+def _growth(c: Compiled, path: str, g, label: str) -> bool:
+    _add(c, f"{path}.rate", g.rate, f"{label}: growth", "1/yr", "rate")
+    if g.ceiling is not None:
+        _add(c, f"{path}.ceiling", g.ceiling, f"{label}: ceiling", "same as base", "count")
+        return True
+    return False
 
 
 def compile_scenario(scenario: Scenario, measurements: pd.DataFrame | None = None) -> Compiled:
-    """Resolve references (Table 2, measurements, country intensity) into Params.
+    """Resolve data defaults, references (Table 2, measurements, national grids) into Params.
 
-    `measurements` is the table of `project.measurements.task_energy_from_records`
-    (columns task, kwh_per_inference_mean, kwh_per_inference_std, n_records, source);
-    it is needed only by tasks whose energy says `measurements = "<task>"`.
+    `measurements` is the table of `project.measurements.task_energy_from_records`; it is
+    needed only by workloads whose energy says `measurements = "<task>"`.
     """
-    years = np.arange(scenario.start_year, scenario.end_year + 1)
-    c = Compiled(scenario, years, (years - scenario.base_year).astype(float), list(scenario.tasks))
+    try:
+        return _compile(scenario, measurements)
+    except KeyError as exc:
+        raise ScenarioError(exc.args[0] if exc.args else str(exc)) from None
+
+
+def _compile(s: Scenario, measurements: pd.DataFrame | None) -> Compiled:
+    years = np.arange(s.start_year, s.end_year + 1)
+    c = Compiled(s, years, (years - s.base_year).astype(float))
+    b = s.boundary
+    _add(c, "boundary.production_factor", b.production_factor or param_uncertain("boundary_production_factor"),
+         "Serving vs benchmark accelerator energy", "x", bounds=(1.0, 10.0))
+    _add(c, "boundary.host_ratio", b.host_ratio or param_uncertain("boundary_host_ratio"),
+         "Host CPU/DRAM per accelerator energy", "x", bounds=(0.0, 10.0))
+    _add(c, "boundary.idle_ratio", b.idle_ratio or param_uncertain("boundary_idle_ratio"),
+         "Idle provisioned machines per active", "x", bounds=(0.0, 10.0))
+    _add(c, "efficiency.software_gain_per_year", s.efficiency.software_gain_per_year,
+         "Software and model efficiency gain", "1/yr", bounds=(0.0, 0.9))
+    _compile_regions(c)
+    if s.fleet is not None:
+        _compile_fleet(c)
     ref = None
-    for name, t in scenario.tasks.items():
-        label = t.label or task_label(name)
-        _add(c, f"tasks.{name}.inferences_per_day", t.inferences_per_day, f"{label}: inferences/day", "1/day")
-        _add(c, f"tasks.{name}.growth_per_year", t.growth_per_year, f"{label}: usage growth", "1/yr")
-        _add(c, f"tasks.{name}.energy.multiplier", t.energy.multiplier, f"{label}: energy multiplier", "x")
-        e = t.energy
-        path = f"tasks.{name}.energy"
-        if e.kwh_per_inference is not None:
-            _add(c, path, e.kwh_per_inference, f"{label}: energy per inference", "kWh")
-            c.energy_sources[name] = e.kwh_per_inference.source or "scenario value"
+    for name, w in s.workloads.items():
+        label = w.label or task_label(name).title()
+        p = f"workloads.{name}"
+        _add(c, f"{p}.requests_per_day", w.requests_per_day, f"{label}: requests/day", "1/day", "count")
+        ceiling = _growth(c, f"{p}.growth", w.growth, label)
+        _add(c, f"{p}.multipurpose_share", w.multipurpose_share, f"{label}: multi-purpose share", "fraction", "fraction")
+        _add(c, f"{p}.multipurpose_ratio", w.multipurpose_ratio, f"{label}: multi-purpose energy ratio", "x",
+             bounds=(0.0, 1e4))
+        shares = None
+        if w.region_shares is not None:
+            shares = np.array([w.region_shares.get(r, 0.0) for r in REGION_IDS])
+        if w.llm is not None:
+            m = w.llm
+            for f_, unit, kind in [("output_tokens", "tokens", "count"), ("input_tokens", "tokens", "count"),
+                                   ("j_per_output_token", "J", "energy"), ("input_token_ratio", "x", "ratio"),
+                                   ("reasoning_share", "fraction", "fraction"),
+                                   ("reasoning_energy_multiplier", "x", None), ("moe_share", "fraction", "fraction"),
+                                   ("moe_factor", "x", None)]:
+                _add(c, f"{p}.llm.{f_}", getattr(m, f_), f"{label}: {f_.replace('_', ' ')}", unit, kind,
+                     bounds=(1.0, 1e3) if kind is None else None)
+            c.workloads.append(WorkloadPlan(name, label, "llm", "accelerator", m.hardware, False, ceiling, shares,
+                                            m.source or "tokens x energy per token"))
+            continue
+        e = w.energy
+        _add(c, f"{p}.energy.multiplier", e.multiplier, f"{label}: energy multiplier", "x", "multiplier")
+        path = f"{p}.energy"
+        boundary, hardware = e.boundary, e.hardware
+        if e.kwh is not None:
+            _add(c, path, e.kwh, f"{label}: energy per unit", "kWh", "energy")
+            source = e.kwh.source or e.source or "scenario value"
+        elif e.reference is not None:
+            ref = paper_task_energy() if ref is None else ref
+            row = ref.loc[e.reference]
+            mean, std = float(row["kwh_per_inference_mean"]), float(row["kwh_per_inference_std"])
+            source = f"Luccioni et al. 2023, Table 2 ({e.reference}, lognormal from the logged mean and std)"
+            c.params[path] = Param(path, f"{label}: energy per unit", "kWh", mean, (mean, std), source, 0.0)
+            boundary, hardware = boundary or "server", hardware or "a100"
         else:
-            if e.reference is not None:
-                ref = paper_task_energy() if ref is None else ref
-                row = ref.loc[e.reference]
-                mean, std = float(row["kwh_per_inference_mean"]), float(row["kwh_per_inference_std"])
-                source = f"Luccioni et al. 2023, Table 2 ({e.reference}, lognormal from the logged mean and std)"
-            else:
-                if measurements is None or e.measurements not in set(measurements["task"]):
-                    raise ScenarioError(
-                        f"tasks.{name}.energy.measurements: no measurement records for task "
-                        f"{e.measurements!r} (pass a measurements directory with records of that task)"
-                    )
-                row = measurements.set_index("task").loc[e.measurements]
-                mean = float(row["kwh_per_inference_mean"])
-                std = float(row["kwh_per_inference_std"]) if pd.notna(row["kwh_per_inference_std"]) else 0.0
-                source = f"wattcast measurements ({row.get('source', 'records')}, n={int(row['n_records'])})"
-            c.params[path] = Param(path, f"{label}: energy per inference", "kWh", mean, (mean, std), source)
-            c.energy_sources[name] = source
-    s = scenario
-    _add(c, "hardware.efficiency_gain_per_year", s.hardware.efficiency_gain_per_year, "Hardware efficiency gain", "1/yr")
-    _add(c, "facility.pue", s.facility.pue, "PUE", "ratio")
-    _add(c, "facility.wue_l_per_kwh", s.facility.wue_l_per_kwh, "Water use effectiveness", "L/kWh")
-    if s.grid.country is not None:
-        row = country_lookup(s.grid.country)
-        u = Uncertain(value=float(row["intensity_g_per_kwh"]),
-                      source=f"codecarbon energy mix: {row['country']} ({int(row['year'])})")
-    else:
-        u = s.grid.intensity_g_per_kwh
-    _add(c, "grid.intensity_g_per_kwh", u, "Grid carbon intensity", "g/kWh")
-    _add(c, "grid.decarbonisation_per_year", s.grid.decarbonisation_per_year, "Grid decarbonisation", "1/yr")
-    lc = s.lifecycle
-    _add(c, "lifecycle.training_kwh_per_generation", lc.training_kwh_per_generation, "Training energy per generation", "kWh")
-    _add(c, "lifecycle.finetune_kwh_per_generation", lc.finetune_kwh_per_generation, "Fine-tuning energy per generation", "kWh")
-    _add(c, "lifecycle.generations_per_year", lc.generations_per_year, "Model generations per year", "1/yr")
-    f = s.fleet
-    _add(c, "fleet.servers_shipped_per_year", f.servers_shipped_per_year, "AI servers shipped per year", "servers")
-    _add(c, "fleet.shipment_growth_per_year", f.shipment_growth_per_year, "Server shipment growth", "1/yr")
-    _add(c, "fleet.power_kw_per_server", f.power_kw_per_server, "Power per server", "kW")
-    _add(c, "fleet.utilisation", f.utilisation, "Server utilisation", "fraction")
-    if s.datacentres is not None:
-        _add(c, "datacentres.ai_share_multiplier", s.datacentres.ai_share_multiplier, "AI share multiplier", "x")
+            if measurements is None or e.measurements not in set(measurements["task"]):
+                raise ScenarioError(f"workloads.{name}.energy.measurements: no measurement records for task "
+                                    f"{e.measurements!r} (pass a measurements directory with records of that task)")
+            row = measurements.set_index("task").loc[e.measurements]
+            mean = float(row["kwh_per_inference_mean"])
+            std = float(row["kwh_per_inference_std"]) if pd.notna(row["kwh_per_inference_std"]) else 0.0
+            source = f"wattcast measurements ({row.get('source', 'records')}, n={int(row['n_records'])})"
+            c.params[path] = Param(path, f"{label}: energy per unit", "kWh", mean, (mean, std), source, 0.0)
+            boundary = boundary or str(row.get("boundary", "server") or "server")
+        if boundary == "facility":
+            _add(c, f"{p}.energy.pue", e.pue, f"{label}: PUE included", "ratio", "pue")
+        c.workloads.append(WorkloadPlan(name, label, "per_unit", boundary, hardware, boundary == "facility",
+                                        ceiling, shares, source))
+    if s.training is not None:
+        t = s.training
+        _add(c, "training.runs_per_year", t.runs_per_year, "Frontier training runs per year", "1/yr", "count")
+        _growth(c, "training.runs_growth", t.runs_growth, "Frontier runs")
+        _add(c, "training.gwh_per_run", t.gwh_per_run, "Energy per frontier run", "GWh", bounds=(0.0, 1e7))
+        _growth(c, "training.energy_growth", t.energy_growth, "Energy per run")
+        _add(c, "training.finetune_ratio", t.finetune_ratio, "Fine-tuning / frontier energy", "x", bounds=(0.0, 100.0))
+    if s.policy:
+        from .policy import compile_policy
+
+        c.policy = compile_policy(s.policy, c)
     return c
 
 
-def _interp(years: np.ndarray, anchors: dict[int, float]) -> np.ndarray:
-    ks = sorted(anchors)
-    return np.interp(years, ks, [anchors[k] for k in ks])
+def _compile_regions(c: Compiled) -> None:
+    s = c.scenario
+    facts = region_factors()
+    grid = region_grid(GRID_BASE_YEAR)
+    nat = national_long()
+    decarb = {"USA": "decarbonisation_usa", "CHN": "decarbonisation_chn", "EUR": "decarbonisation_eur",
+              "ROW": "decarbonisation_row"}
+    offsite = {"USA": "water_offsite_l_per_kwh_usa"}
+    conv_share = fl.interp_rows(fl.regional_split_table(), np.array([CONVENTIONAL_BASE_YEAR]))[0]
+    observed = np.full((R, len(c.years)), np.nan)
+    allr = s.regions.get("all")
+    for i, r in enumerate(REGION_IDS):
+        spec = s.regions.get(r)
+
+        def pick(field_: str, default: Uncertain) -> Uncertain:
+            for src in (spec, allr):
+                if src is not None and getattr(src, field_) is not None:
+                    return getattr(src, field_)
+            return default
+
+        row = facts.loc[r]
+        src = f"{row['source']} ({int(row['year'])})"
+        p = f"regions.{r}"
+        _add(c, f"{p}.pue", pick("pue", _csv_uncertain(row, "pue", "pue_low", "pue_high", src)), f"{r}: PUE", "ratio",
+             "pue")
+        _add(c, f"{p}.wue_onsite_l_per_kwh",
+             pick("wue_onsite_l_per_kwh", _csv_uncertain(row, "wue_onsite_l_per_kwh", "wue_low", "wue_high", src)),
+             f"{r}: on-site WUE (per IT kWh)", "L/kWh", bounds=(0.0, 100.0))
+        country = next((x.grid_country for x in (spec, allr) if x is not None and x.grid_country), None)
+        given = next((x.grid_intensity_g_per_kwh for x in (spec, allr)
+                      if x is not None and x.grid_intensity_g_per_kwh is not None), None)
+        if given is not None:
+            u = given
+        elif country is not None:
+            val, source = grid_intensity_of(country, GRID_BASE_YEAR)
+            u = Uncertain(value=val, source=source)
+        else:
+            u = Uncertain(value=grid[r][0], source=f"{REGION_ENTITY.get(r, 'World minus USA, China, EU-27')} "
+                                                   f"{GRID_BASE_YEAR}, lifecycle, data/national (OWID/Ember)")
+            ent = REGION_ENTITY.get(r)
+            if ent is not None:
+                hist = nat[nat["country"] == ent].set_index("year")["carbon_intensity_g_per_kwh"]
+                for j, y in enumerate(c.years):
+                    if y < GRID_BASE_YEAR and y in hist.index and pd.notna(hist.loc[y]):
+                        observed[i, j] = float(hist.loc[y]) / grid[r][0]
+        _add(c, f"{p}.grid_intensity_g_per_kwh", u, f"{r}: grid intensity ({GRID_BASE_YEAR})", "g/kWh",
+             bounds=(0.0, 5000.0))
+        _add(c, f"{p}.decarbonisation_per_year", pick("decarbonisation_per_year", param_uncertain(decarb[r])),
+             f"{r}: grid decarbonisation", "1/yr", bounds=(-0.5, 0.99))
+        _add(c, f"{p}.clean_power_share", pick("clean_power_share", Uncertain(value=0.0)),
+             f"{r}: clean power procured", "fraction", "fraction")
+        _add(c, f"{p}.water_offsite_l_per_kwh",
+             pick("water_offsite_l_per_kwh", param_uncertain(offsite.get(r, "water_offsite_l_per_kwh_world"))),
+             f"{r}: water at power plants", "L/kWh", bounds=(0.0, 1000.0))
+        if s.conventional:
+            conv = pick("conventional_twh_2018", Uncertain(
+                value=round(205.0 * conv_share[i], 3),
+                source="Masanet et al., Science 367:984 (2020): 205 TWh in 2018, split by IEA 2024 regional shares "
+                       "(data/fleet/regional_split.csv)"))
+            _add(c, f"{p}.conventional_twh_2018", conv, f"{r}: conventional data centres 2018", "TWh",
+                 bounds=(0.0, 1e5))
+            hist = pick("conventional_growth_per_year", Uncertain(value=0.0))
+            _add(c, f"{p}.conventional_growth_per_year", hist, f"{r}: conventional growth to 2024", "1/yr", "rate")
+            _add(c, f"{p}.conventional_growth_projected", pick("conventional_growth_projected", hist),
+                 f"{r}: conventional growth after 2024", "1/yr", "rate")
+    c.grid_observed = observed
+    c.default_shares = fl.interp_rows(fl.regional_split_table(), np.array([float(s.base_year)]))[0]
+
+
+def _compile_fleet(c: Compiled) -> None:
+    s = c.scenario
+    f = s.fleet
+    axes = fl.fleet_axes(f, s.start_year, s.end_year)
+    c.fleet_axes = axes
+    _add(c, "fleet.utilisation_scale", f.utilisation_scale, "Fleet utilisation scale", "x", bounds=(0.0, 10.0))
+    _add(c, "fleet.shipments_scale", f.shipments_scale, "Shipments scale (all years)", "x", bounds=(0.0, 10.0))
+    _growth(c, "fleet.growth", f.growth, "Shipments")
+    table = fl.class_table()
+    for cname in fl.CLASS_IDS:
+        row = table.loc[cname]
+        src = f"{row['source']} ({int(row['year'])})"
+        o = f.classes.get(cname)
+        p = f"fleet.classes.{cname}"
+        lab = fl.CLASS_LABELS[cname]
+
+        def pick(field_: str, default: Uncertain) -> Uncertain:
+            return getattr(o, field_) if o is not None and getattr(o, field_) is not None else default
+
+        _add(c, f"{p}.tdp_w", pick("tdp_w", _csv_uncertain(row, "tdp_w", "tdp_low_w", "tdp_high_w", src)),
+             f"{lab}: accelerator power", "W", bounds=(0.0, 1e5))
+        _add(c, f"{p}.server_w_per_accelerator",
+             pick("server_w_per_accelerator", _csv_uncertain(row, "server_w_per_accelerator", "server_low_w",
+                                                             "server_high_w", src)),
+             f"{lab}: server overhead", "W", bounds=(0.0, 1e5))
+        _add(c, f"{p}.idle_fraction", pick("idle_fraction", _csv_uncertain(row, "idle_fraction", "idle_low",
+                                                                           "idle_high", src)),
+             f"{lab}: idle power fraction", "fraction", "fraction")
+        _add(c, f"{p}.utilisation", pick("utilisation", _csv_uncertain(row, "utilisation", "utilisation_low",
+                                                                       "utilisation_high", src)),
+             f"{lab}: utilisation", "fraction", "fraction")
+        _add(c, f"{p}.embodied_kg_per_accelerator",
+             pick("embodied_kg_per_accelerator", param_uncertain("embodied_kg_per_accelerator")),
+             f"{lab}: embodied emissions", "kg CO2e", bounds=(0.0, 1e6))
+        flops = Uncertain(value=float(row["peak_tflops"]), source=str(row["compute_source"]))
+        _add(c, f"{p}.peak_tflops", flops, f"{lab}: peak compute", "TFLOPS", bounds=(0.0, 1e6))
+        life = pick("lifetime_years", Uncertain(value=float(row["lifetime_years"]), source=src))
+        _add(c, f"{p}.lifetime_years", life, f"{lab}: lifetime", "years", "years")
+        life_years = _policy_lifetime(s, float(life.value))
+        M = fl.vintage_matrix(axes, life_years, f.mid_year)
+        c.vintage[cname] = M
+        k = fl.CLASS_IDS.index(cname)
+        c.fixed_installed[cname] = np.einsum("f,rfy->ry", axes.history[k], M)
+
+
+def _policy_lifetime(s: Scenario, life: float) -> float:
+    lever = (s.policy or {}).get("hardware_refresh") if s.policy else None
+    if lever and lever.get("lifetime_years"):
+        return float(lever["lifetime_years"])
+    return life
+
+
+# ---------------------------------------------------------------------------
+# Evaluation
+
+
+class _Values:
+    """Parameter values for n samples: given arrays, else the central value; shape (n, 1, 1)."""
+
+    def __init__(self, c: Compiled, values: dict[str, np.ndarray] | None, n: int):
+        self.c, self.values, self.n = c, values or {}, n
+
+    def __call__(self, path: str) -> np.ndarray:
+        x = self.values.get(path)
+        if x is None:
+            return np.full((self.n, 1, 1), self.c.params[path].central)
+        return np.asarray(x, dtype=float).reshape(-1, 1, 1)
+
+    def regional(self, name: str) -> np.ndarray:
+        """(n, R, 1) from regions.<r>.<name>."""
+        return np.concatenate([self(f"regions.{r}.{name}") for r in REGION_IDS], axis=1)
+
+    def growth(self, path: str, x0: np.ndarray, dy: np.ndarray, has_ceiling: bool) -> np.ndarray:
+        rate = self(f"{path}.rate")[:, :, 0]
+        ceiling = self(f"{path}.ceiling")[:, :, 0] if has_ceiling else None
+        return grow(x0[:, :, 0], rate, dy, ceiling)
 
 
 def evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int = 1) -> dict[str, np.ndarray]:
     """Evaluate every variable for `n` parameter sets.
 
     `values` maps parameter paths to arrays of shape (n,); parameters not given take
-    their central value. Returns variable -> array of shape (n, years).
+    their central value. Returns variable -> array of shape (n, R, Y) by region (additive
+    variables; World is their sum) or (n, 1, Y) for World-only intensive variables.
     """
-    values = values or {}
-
-    def v(path: str) -> np.ndarray:
-        x = values.get(path)
-        if x is None:
-            return np.full((n, 1), c.params[path].central)
-        return np.asarray(x, dtype=float).reshape(-1, 1)
-
-    dy = c.dy[None, :]
+    v = _Values(c, values, n)
     s = c.scenario
-    pue = v("facility.pue")
-    eff = (1.0 - v("hardware.efficiency_gain_per_year")) ** dy
+    Y = len(c.years)
+    dy = c.dy[None, :]
+    pol = c.policy
     out: dict[str, np.ndarray] = {}
-    inference_it = np.zeros((n, dy.shape[1]))
-    inferences = np.zeros_like(inference_it)
-    for name in c.tasks:
-        p = f"tasks.{name}."
-        count = v(p + "inferences_per_day") * DAYS_PER_YEAR * (1.0 + v(p + "growth_per_year")) ** dy
-        it_kwh = count * v(p + "energy") * v(p + "energy.multiplier") * eff
-        inference_it = inference_it + it_kwh
-        inferences = inferences + count
-        out[TASK_PREFIX + name] = it_kwh * pue / KWH_PER_TWH
-    training_it = (v("lifecycle.training_kwh_per_generation") + v("lifecycle.finetune_kwh_per_generation")) * v(
-        "lifecycle.generations_per_year"
-    ) * np.ones_like(dy)
-    demand_it = inference_it + training_it
-    out["Energy|Inference"] = inference_it * pue / KWH_PER_TWH
-    out["Energy|Training"] = training_it * pue / KWH_PER_TWH
-    out["Energy|Demand side"] = demand_it * pue / KWH_PER_TWH
-    out["Inferences|Total"] = inferences / 1e9
 
-    g = 1.0 + v("fleet.shipment_growth_per_year")
-    lifetime = s.fleet.lifetime_years
-    installed = v("fleet.servers_shipped_per_year") * sum(g ** (dy - k) for k in range(lifetime))
-    capacity_kwh = installed * v("fleet.power_kw_per_server") * param("hours_per_year")
-    supply_it = capacity_kwh * v("fleet.utilisation")
-    out["Energy|Supply side"] = supply_it * pue / KWH_PER_TWH
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["Utilisation|Reconciling"] = np.where(capacity_kwh > 0, demand_it / capacity_kwh, np.nan)
+    pue = v.regional("pue") * np.ones((1, 1, Y))
+    wue = v.regional("wue_onsite_l_per_kwh") * np.ones((1, 1, Y))
+    clean = v.regional("clean_power_share") * np.ones((1, 1, Y))
+    if pol is not None:
+        pue, wue, clean = pol.facility(pue, wue, clean)
+    pf, host, idle = v("boundary.production_factor"), v("boundary.host_ratio"), v("boundary.idle_ratio")
+    software = (1.0 - v("efficiency.software_gain_per_year")) ** c.dy[None, None, :]
 
-    if s.datacentres is not None:
-        dc = _interp(c.years, s.datacentres.twh)[None, :]
-        share = _interp(c.years, s.datacentres.ai_share)[None, :] * v("datacentres.ai_share_multiplier")
-        out["Energy|Data centres"] = dc * np.ones((n, 1))
-        out["Energy|Top-down"] = dc * share
-    total = {"demand": out["Energy|Demand side"], "supply": out["Energy|Supply side"]}.get(s.basis)
-    if total is None:
-        total = out["Energy|Top-down"]
-    out["Energy|Total"] = total
-    intensity = v("grid.intensity_g_per_kwh") * (1.0 - v("grid.decarbonisation_per_year")) ** dy
-    out["Emissions|Total"] = total * intensity / 1e3
-    wue = v("facility.wue_l_per_kwh")
-    out["Water|Total"] = total / pue * wue
-    for name in c.tasks:
-        e = out[TASK_PREFIX + name]
-        out[EMISSIONS_PREFIX + name] = e * intensity / 1e3
-        out[WATER_PREFIX + name] = e / pue * wue
+    # --- supply side: the fleet
+    fleet_it = None
+    hw_j_per_flop = None
+    if c.fleet_axes is not None:
+        fleet_it, hw_j_per_flop = _fleet(c, v, out, pue)
+
+    # --- demand side: workloads and training (IT boundary, kWh), by region
+    def shares_of(fixed: np.ndarray | None) -> np.ndarray:
+        if fixed is not None:
+            return fixed[None, :, None]
+        if fleet_it is not None:
+            tot = fleet_it.sum(axis=1, keepdims=True)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                sh = np.where(tot > 0, fleet_it / np.where(tot > 0, tot, 1.0), c.default_shares[None, :, None])
+            return sh
+        return c.default_shares[None, :, None]
+
+    attributed = np.zeros((n, R, Y))
+    inference = np.zeros((n, R, Y))
+    activity_total = np.zeros((n, R, Y))
+    for w in c.workloads:
+        p = f"workloads.{w.name}"
+        volume = v.growth(f"{p}.growth", v(f"{p}.requests_per_day"), dy, w.ceiling) * DAYS_PER_YEAR  # (n, Y)
+        if pol is not None:
+            volume = pol.volume(w.name, volume, v(f"{p}.requests_per_day")[:, :, 0] * DAYS_PER_YEAR, c)
+        per_unit = _energy_per_unit(c, v, w, pol)                     # (n, 1, Y) at the workload's boundary
+        if w.hardware is not None and hw_j_per_flop is not None:
+            ref = v(f"fleet.classes.{w.hardware}.tdp_w") / v(f"fleet.classes.{w.hardware}.peak_tflops")
+            per_unit = per_unit * hw_j_per_flop / ref
+        per_unit = per_unit * software
+        share_mp, ratio_mp = v(f"{p}.multipurpose_share"), v(f"{p}.multipurpose_ratio")
+        if pol is not None:
+            share_mp = pol.multipurpose_share(w.name, share_mp * np.ones((1, 1, Y)))
+        per_unit = per_unit * (1.0 - share_mp + share_mp * ratio_mp)
+        pue_m = v(f"{p}.energy.pue") if w.pue_measured else None
+        it_unit = bnd.to_it(per_unit, w.boundary, pf, host, idle, pue_m)
+        sh = shares_of(w.region_shares)
+        out[f"_unit|{w.name}"] = it_unit * np.ones((1, 1, Y))
+        it = volume[:, None, :] * it_unit * sh
+        out[INFERENCE_PREFIX + w.label] = it * pue / KWH_PER_TWH
+        act = volume[:, None, :] * sh / 1e9
+        out[ACTIVITY_PREFIX + w.label] = act
+        activity_total = activity_total + act
+        inference = inference + it
+    attributed = attributed + inference
+
+    frontier = np.zeros((n, R, Y))
+    finetune = np.zeros((n, R, Y))
+    if s.training is not None:
+        t = s.training
+        runs = v.growth("training.runs_growth", v("training.runs_per_year"), dy, t.runs_growth.ceiling is not None)
+        gwh = v.growth("training.energy_growth", v("training.gwh_per_run"), dy, t.energy_growth.ceiling is not None)
+        kwh = bnd.to_it((runs * gwh * 1e6)[:, None, :], t.boundary, 1.0, host, idle)
+        sh = shares_of(None if t.region_shares is None else np.array([t.region_shares.get(r, 0.0) for r in REGION_IDS]))
+        frontier = kwh * sh
+        finetune = frontier * v("training.finetune_ratio")
+    training = frontier + finetune
+    attributed = attributed + training
+
+    # --- reconciliation
+    if fleet_it is not None:
+        unattributed = np.maximum(fleet_it - attributed, 0.0)
+        out["Fleet|Energy"] = fleet_it * pue / KWH_PER_TWH
+        out["_excess"] = np.maximum(attributed - fleet_it, 0.0) / KWH_PER_TWH
+    else:
+        unattributed = np.zeros_like(attributed)
+    total_it = attributed + unattributed
+    energy = total_it * pue / KWH_PER_TWH
+    out["Energy"] = energy
+    out["Energy|Inference"] = inference * pue / KWH_PER_TWH
+    out["Energy|Training"] = training * pue / KWH_PER_TWH
+    out["Energy|Training|Frontier"] = frontier * pue / KWH_PER_TWH
+    out["Energy|Training|Fine-tuning"] = finetune * pue / KWH_PER_TWH
+    out["Energy|Unattributed"] = unattributed * pue / KWH_PER_TWH
+    out["Energy|IT"] = total_it / KWH_PER_TWH
+    out["Activity|Inference"] = activity_total
+
+    # --- conventional data centres
+    if s.conventional:
+        base = v.regional("conventional_twh_2018")
+        g = v.regional("conventional_growth_per_year")
+        gp = v.regional("conventional_growth_projected")
+        y = c.years[None, None, :]
+        conv = base * (1.0 + g) ** (np.minimum(y, GRID_BASE_YEAR) - CONVENTIONAL_BASE_YEAR) \
+            * (1.0 + gp) ** np.maximum(y - GRID_BASE_YEAR, 0)
+        if pol is not None:
+            conv = pol.conventional(conv)
+        out["Data Centres|AI"] = energy
+        out["Data Centres|Conventional"] = conv
+        out["Data Centres"] = energy + conv
+
+    # --- impacts
+    intensity = _intensity(c, v, Y)
+    loc = energy * intensity / 1e3
+    out["Emissions|Location-based"] = loc
+    out["Emissions|Market-based"] = loc * (1.0 - clean)
+    out["Emissions|Embodied"] = out.pop("_embodied", np.zeros((n, R, Y)))
+    out["Emissions"] = loc + out["Emissions|Embodied"]
+    out["Water|On-site"] = out["Energy|IT"] * wue
+    out["Water|Off-site"] = energy * v.regional("water_offsite_l_per_kwh")
+    out["Water"] = out["Water|On-site"] + out["Water|Off-site"]
+    if c.fleet_axes is not None:
+        out["Power|Average"] = energy * 1e3 / fl.HOURS_PER_YEAR
     return out
 
 
+def _energy_per_unit(c: Compiled, v: _Values, w: WorkloadPlan, pol) -> np.ndarray:
+    """Energy per unit at the workload's boundary (kWh), (n, 1, Y) or (n, 1, 1)."""
+    p = f"workloads.{w.name}"
+    if w.kind == "per_unit":
+        e = v(f"{p}.energy") * v(f"{p}.energy.multiplier")
+        return pol.energy_factor(w.name, e, c) if pol is not None else e
+    q = lambda k: v(f"{p}.llm.{k}")  # noqa: E731
+    m = c.scenario.workloads[w.name].llm
+    mix = sum(share * m.size_factors[k] for k, share in m.model_mix.items())
+    moe = q("moe_share")
+    reasoning = q("reasoning_share")
+    if pol is not None:
+        moe, reasoning = pol.llm_shares(w.name, moe, reasoning, c)
+    moe_f = 1.0 - moe + moe / q("moe_factor")
+    reason_f = 1.0 - reasoning + reasoning * q("reasoning_energy_multiplier")
+    j = q("output_tokens") * q("j_per_output_token") * mix * moe_f * reason_f \
+        + q("input_tokens") * q("j_per_output_token") * q("input_token_ratio") * mix * moe_f
+    e = j / 3.6e6
+    return pol.energy_factor(w.name, e, c) if pol is not None else e
+
+
+def _fleet(c: Compiled, v: _Values, out: dict, pue: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Installed base, IT energy (kWh), peak, embodied and J/FLOP of the fleet; fills `out`."""
+    axes = c.fleet_axes
+    n = v.n
+    Y = len(c.years)
+    scale = v("fleet.shipments_scale")[:, 0, 0]
+    has_ceiling = c.scenario.fleet.growth.ceiling is not None
+    grown_idx = np.nonzero(axes.growth_mask)[0]
+    if len(grown_idx):
+        dyf = (axes.years_full[grown_idx] - axes.anchor_year)[None, :].astype(float)
+        total = v.growth("fleet.growth", np.full((n, 1, 1), axes.anchor_total), dyf, has_ceiling)  # (n, G)
+        if c.policy is not None:
+            total = c.policy.shipments(total, axes.years_full[grown_idx])
+    uscale = v("fleet.utilisation_scale")
+    fleet_it = np.zeros((n, R, Y))
+    peak = np.zeros((n, R, Y))
+    embodied = np.zeros((n, R, Y))
+    installed_all = np.zeros((n, R, Y))
+    acc_energy = np.zeros((n, 1, Y))
+    work = np.zeros((n, 1, Y))
+    util_num = np.zeros((n, 1, Y))
+    util_den = np.zeros((n, 1, Y))
+    for k, cname in enumerate(fl.CLASS_IDS):
+        p = f"fleet.classes.{cname}"
+        M = c.vintage[cname]
+        inst = np.broadcast_to(c.fixed_installed[cname][None], (n, R, Y)).copy()
+        if len(grown_idx):
+            Mg = M[:, grown_idx, :]                                        # (R, G, Y)
+            ship = total * axes.mix[k, grown_idx][None, :]                 # (n, G)
+            inst += np.tensordot(ship, Mg, axes=([1], [1]))               # (n, R, Y)
+        inst *= scale[:, None, None]
+        tdp, srv = v(f"{p}.tdp_w"), v(f"{p}.server_w_per_accelerator")
+        idle_f = v(f"{p}.idle_fraction")
+        u = np.minimum(1.0, v(f"{p}.utilisation") * uscale)
+        pmax = tdp + srv
+        pavg = pmax * (idle_f + (1.0 - idle_f) * u)
+        fleet_it += inst * pavg * fl.HOURS_PER_YEAR / 1e3
+        peak += inst * pmax
+        life = v(f"{p}.lifetime_years")
+        if c.scenario.policy and (c.scenario.policy.get("hardware_refresh") or {}).get("lifetime_years"):
+            life = np.full_like(life, float(c.scenario.policy["hardware_refresh"]["lifetime_years"]))
+        embodied += inst * v(f"{p}.embodied_kg_per_accelerator") / life
+        installed_all += inst
+        out[FLEET_CLASS_PREFIX + fl.CLASS_LABELS[cname]] = inst / 1e6
+        world = inst.sum(axis=1, keepdims=True)
+        acc_energy += world * u * tdp
+        work += world * u * v(f"{p}.peak_tflops")
+        util_num += world * pmax * u
+        util_den += world * pmax
+    out["Fleet|Installed Accelerators"] = installed_all / 1e6
+    ship_all = (axes.history.sum(axis=0)[None, :] * np.ones((n, 1)))
+    if len(grown_idx):
+        ship_all = ship_all.copy()
+        ship_all[:, grown_idx] += total
+    ship_r = ship_all[:, None, :] * axes.shares[None, :, :] * scale[:, None, None]
+    out["Fleet|Shipments"] = ship_r[:, :, axes.scen_index] / 1e6
+    out["Power|Peak"] = peak * pue / 1e9
+    out["_embodied"] = embodied / 1e9
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["Utilisation|Fleet"] = np.where(util_den > 0, util_num / np.where(util_den > 0, util_den, 1), 0.0)
+        j_per_flop = np.where(work > 0, acc_energy / np.where(work > 0, work, 1.0), np.nan)
+    return fleet_it, j_per_flop
+
+
+def _intensity(c: Compiled, v: _Values, Y: int) -> np.ndarray:
+    """Location-based grid intensity (g/kWh), (n, R, Y): observed history before the base year
+    of the national data, then the base value x (1 - decarbonisation)^(y - base)."""
+    base = v.regional("grid_intensity_g_per_kwh")
+    d = v.regional("decarbonisation_per_year")
+    path = base * (1.0 - d) ** (c.years[None, None, :] - GRID_BASE_YEAR)
+    obs = c.grid_observed
+    if obs is not None and np.isfinite(obs).any():
+        path = np.where(np.isfinite(obs)[None], base * np.nan_to_num(obs)[None], path)
+    if c.policy is not None:
+        path = c.policy.intensity(path, c)
+    return path
+
+
 def central(c: Compiled) -> dict[str, np.ndarray]:
-    """The central run: every variable as a 1-D array over years."""
+    """The central run: every variable as an (R, Y) array by region."""
     return {k: a[0] for k, a in evaluate(c).items()}
 
 
-def sample_parameters(c: Compiled, samples: int, seed: int) -> dict[str, np.ndarray]:
-    """Latin hypercube draws of every uncertain parameter (seeded, reproducible)."""
+def sample_parameters(c: Compiled, samples: int, seed: int, start: int = 0, stop: int | None = None
+                      ) -> dict[str, np.ndarray]:
+    """Latin hypercube draws of every uncertain parameter (seeded, reproducible).
+
+    `start`/`stop` select a slice of the same design (for chunked evaluation).
+    """
     from scipy.stats import qmc
 
     unc = c.uncertain
     if not unc or samples <= 0:
         return {}
-    u = qmc.LatinHypercube(d=len(unc), rng=np.random.default_rng(seed)).random(samples)
+    u = qmc.LatinHypercube(d=len(unc), rng=np.random.default_rng(seed)).random(samples)[start:stop]
     return {p.path: p.dist.ppf(u[:, i]) for i, p in enumerate(unc)}
 
 
-def variable_order(c: Compiled) -> list[str]:
-    names = [k for k in UNITS if k not in ("Energy|Top-down", "Energy|Data centres") or c.scenario.datacentres]
-    return names + [prefix + t for prefix in (TASK_PREFIX, EMISSIONS_PREFIX, WATER_PREFIX) for t in c.tasks]
+# ---------------------------------------------------------------------------
+# Results
 
 
-def unit_of(variable: str) -> str:
-    if variable.startswith(EMISSIONS_PREFIX):
-        return UNITS["Emissions|Total"]
-    if variable.startswith(WATER_PREFIX):
-        return UNITS["Water|Total"]
-    return UNITS.get(variable, "TWh/yr")
+def _world(var: str, a: np.ndarray, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """World value of a variable from its regional array (..., R, Y) -> (..., Y)."""
+    if a.shape[-2] == 1:
+        return a[..., 0, :]
+    return a.sum(axis=-2)
 
 
 @dataclass
 class ProjectionResult:
-    """A projection's tidy table plus the arrays behind it."""
+    """A projection's tidy table plus the arrays behind it.
+
+    `central[var]` and `percentiles[var]` are (R + 1, Y) arrays over regions
+    (`regions` order: World first) and, for percentiles, (3, R + 1, Y) for p5, p50, p95.
+    """
 
     scenario: Scenario
     compiled: Compiled
@@ -300,102 +706,281 @@ class ProjectionResult:
     central: dict[str, np.ndarray]
     samples: int
     seed: int | None
-    percentiles: dict[str, np.ndarray] = field(default_factory=dict)  # var -> (3, years): p5, p50, p95
+    percentiles: dict[str, np.ndarray] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    regions: tuple[str, ...] = (WORLD, *REGIONS.values())
+    #: IT-boundary energy per unit of each workload (kWh), central run, (Y,) by workload id
+    unit_it_kwh: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def value(self, variable: str, year: int | None = None, stat: str = "central") -> float:
-        """One number from the result (target year by default)."""
+    def value(self, variable: str, year: int | None = None, stat: str | None = None, region: str = WORLD) -> float:
+        """One number (target year, World, the median when sampled else the central run)."""
         year = self.scenario.target_year if year is None else year
         i = int(year - self.scenario.start_year)
         if not 0 <= i < len(self.compiled.years):
             raise KeyError(f"year {year} outside {self.scenario.start_year}..{self.scenario.end_year}")
+        if variable not in self.central:
+            raise KeyError(f"variable {variable!r} not in this result")
+        if region not in self.regions:
+            raise KeyError(f"unknown region {region!r}; one of {', '.join(self.regions)}")
+        j = self.regions.index(region)
+        stat = stat or ("p50" if variable in self.percentiles else "central")
         if stat == "central":
-            return float(self.central[variable][i])
-        if not self.percentiles:
-            raise KeyError("no Monte Carlo samples in this result (samples=0)")
-        return float(self.percentiles[variable][("p5", "p50", "p95").index(stat), i])
+            return float(self.central[variable][j, i])
+        if variable not in self.percentiles:
+            raise KeyError(f"no Monte Carlo percentiles for {variable!r} (samples={self.samples})")
+        return float(self.percentiles[variable][STATS.index(stat), j, i])
+
+    def series(self, variable: str, stat: str | None = None, region: str = WORLD) -> np.ndarray:
+        j = self.regions.index(region)
+        stat = stat or ("p50" if variable in self.percentiles else "central")
+        if stat == "central":
+            return self.central[variable][j]
+        return self.percentiles[variable][STATS.index(stat), j]
 
     @property
     def metadata(self) -> dict[str, object]:
         return {"scenario": self.scenario.name, "samples": self.samples, "seed": self.seed,
-                "basis": self.scenario.basis, "target_year": self.scenario.target_year}
+                "target_year": self.scenario.target_year, "headline": "p50" if self.percentiles else "central",
+                "counts": COUNTS_SENTENCE, "warnings": list(self.warnings)}
+
+    @cached_property
+    def backtest(self) -> pd.DataFrame:
+        from .calibrate import backtest
+
+        return backtest(self)
+
+    @cached_property
+    def per_unit(self) -> pd.DataFrame:
+        from .impacts import per_unit_impacts
+
+        return per_unit_impacts(self)
 
 
-def _table(c: Compiled, name: str, central_vals: dict[str, np.ndarray], pct: dict[str, np.ndarray]) -> pd.DataFrame:
-    names = variable_order(c)
-    years = c.years
-    ny = len(years)
-    all_stats = ["central", "p5", "p50", "p95"]
-    var_col, unit_col, stat_col, year_col, values = [], [], [], [], []
-    for k in names:
-        stats_ = all_stats if k in pct else all_stats[:1]
-        block = np.vstack([central_vals[k][None, :], pct[k]]) if k in pct else central_vals[k][None, :]
-        m = len(stats_) * ny
-        var_col += [k] * m
-        unit_col += [unit_of(k)] * m
-        stat_col.append(np.repeat(stats_, ny))
-        year_col.append(np.tile(years, len(stats_)))
-        values.append(block.ravel())
-    return pd.DataFrame(
-        {
-            "scenario": name,
-            "variable": var_col,
-            "region": "World",
-            "unit": unit_col,
-            "year": np.concatenate(year_col),
-            "stat": np.concatenate(stat_col),
-            "value": np.concatenate(values),
-        }
-    )
+COUNTS_SENTENCE = ("Electricity of the AI accelerator fleet at the data-centre meter (inference, training and "
+                   "unattributed use of installed AI servers, PUE included); conventional data centres are "
+                   "reported apart.")
+
+#: variables whose Monte Carlo percentiles are computed (the rest: central values only)
+def _sampled(var: str) -> bool:
+    return not var.startswith((ACTIVITY_PREFIX, FLEET_CLASS_PREFIX, "Fleet|Shipments", "Utilisation|",
+                               "Share|", "Power|Average", "Energy|IT", "Activity|"))
 
 
-def run_projection(
-    scenario: Scenario,
-    samples: int = 0,
-    seed: int = 0,
-    measurements: pd.DataFrame | None = None,
-    compiled: Compiled | None = None,
-) -> ProjectionResult:
+def _regional_block(var: str, a: np.ndarray) -> np.ndarray:
+    """(n, R, Y) -> (n, R + 1, Y) with World first."""
+    if a.shape[1] == 1:  # World-only intensive variable
+        return np.concatenate([a, np.full((a.shape[0], R, a.shape[2]), np.nan)], axis=1)
+    return np.concatenate([a.sum(axis=1, keepdims=True), a], axis=1)
+
+
+def _derived(blocks: dict[str, np.ndarray]) -> None:
+    """Intensive variables computed from World and regional sums (in place)."""
+    e = blocks["Energy"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        att = blocks["Energy|Inference"] + blocks["Energy|Training"]
+        blocks["Share|Attributed"] = np.where(e > 0, att / np.where(e > 0, e, 1.0), np.nan)
+
+
+def _finish(c: Compiled, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    blocks = {k: _regional_block(k, a) for k, a in raw.items() if not k.startswith("_")}
+    _derived(blocks)
+    return blocks
+
+
+def check_invariants(c: Compiled, blocks: dict[str, np.ndarray], what: str) -> None:
+    """Every emitted number is finite and every non-negative quantity non-negative."""
+    defs = c.variables()
+    for k, a in blocks.items():
+        if k == "Share|Attributed":
+            vals = a[np.isfinite(a)] if np.isfinite(a).any() else a[:0]
+            bad = np.isinf(a).any()
+        else:
+            vals = a if k != "Utilisation|Fleet" else a[:, :1]
+            bad = not np.isfinite(vals).all()
+        if bad:
+            raise ScenarioError(f"{what}: {k} is not finite (overflow): check the scenario's growth rates, "
+                                f"PUE and volumes for extreme values ({_drivers(c)})")
+        d = defs.get(k)
+        if d is not None and d.nonnegative and (vals < -1e-9 * max(1.0, float(np.nanmax(np.abs(vals))) if vals.size else 1.0)).any():
+            raise ScenarioError(f"{what}: {k} came out negative: check ranges of {_drivers(c)}")
+
+
+def _drivers(c: Compiled) -> str:
+    unc = [p.path for p in c.uncertain if not isinstance(p.spec, tuple) and p.spec.distribution == "normal"]
+    return ", ".join(unc[:5]) or "the scenario's parameters"
+
+
+#: bytes one Monte Carlo sample costs while evaluating and keeping results (float64)
+def mc_memory_bytes(c: Compiled, samples: int) -> int:
+    """Estimated peak memory of a Monte Carlo run: samples x (regions + 1) x years x kept variables."""
+    Y = len(c.years)
+    kept = sum(1 for k in c.variables() if _sampled(k))
+    per_sample_keep = kept * (R + 1) * Y * 4      # kept as float32 for percentiles
+    chunk = min(samples, CHUNK)
+    per_chunk_eval = chunk * (len(c.variables()) + 20) * R * Y * 8 * 3
+    return samples * per_sample_keep + per_chunk_eval + samples * max(1, len(c.uncertain)) * 8
+
+
+CHUNK = 50_000
+
+
+def memory_limit_bytes() -> int:
+    """Half the available memory (Linux /proc/meminfo), else 4 GB; override with WATTCAST_MC_MEMORY_MB."""
+    import os
+
+    env = os.environ.get("WATTCAST_MC_MEMORY_MB")
+    if env:
+        return int(float(env) * 2**20)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 2
+    except OSError:  # pragma: no cover
+        pass
+    return 4 * 2**30
+
+
+def run_projection(scenario: Scenario, samples: int = 0, seed: int = 0, measurements: pd.DataFrame | None = None,
+                   compiled: Compiled | None = None) -> ProjectionResult:
     """Central run plus, when `samples` > 0, seeded Monte Carlo percentiles (p5, p50, p95).
 
-    Percentiles cover every variable except the per-task emissions and water, which are
-    reported as central values only.
+    Samples are evaluated in chunks; results kept for percentiles are float32. A run whose
+    estimated memory exceeds `memory_limit_bytes()` is refused with a message.
     """
     if samples < 0:
         raise ScenarioError(f"--samples must be >= 0, got {samples}")
     c = compiled or compile_scenario(scenario, measurements)
-    cen = central(c)
+    raw = evaluate(c)
+    cen_blocks = _finish(c, raw)
+    check_invariants(c, cen_blocks, "central run")
+    cen = {k: a[0] for k, a in cen_blocks.items()}
+    warn = _warnings(c, raw)
     pct: dict[str, np.ndarray] = {}
-    if samples > 0:
-        draws = sample_parameters(c, samples, seed)
-        sampled = evaluate(c, draws, samples) if draws else {k: a[None, :] for k, a in cen.items()}
-        for k, arr in sampled.items():
-            if k.startswith((EMISSIONS_PREFIX, WATER_PREFIX)):
-                continue  # per-task emissions and water: central only (keeps 100k samples <= 1 s)
-            if np.isnan(arr).any():  # e.g. reconciling utilisation with no fleet
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    pct[k] = np.nanpercentile(arr, [5, 50, 95], axis=0)
-            else:
-                pct[k] = np.percentile(arr, [5, 50, 95], axis=0)
+    if samples > 0 and c.uncertain:
+        need, limit = mc_memory_bytes(c, samples), memory_limit_bytes()
+        if need > limit:
+            raise ScenarioError(f"--samples {samples:,}: the Monte Carlo would need about {need / 2**30:.1f} GiB, "
+                                f"above the limit of {limit / 2**30:.1f} GiB (half the available memory; set "
+                                f"WATTCAST_MC_MEMORY_MB to change it): use fewer samples")
+        kept: dict[str, np.ndarray] = {}
+        for start in range(0, samples, CHUNK):
+            stop = min(samples, start + CHUNK)
+            draws = sample_parameters(c, samples, seed, start, stop)
+            blocks = _finish(c, evaluate(c, draws, stop - start))
+            check_invariants(c, blocks, "Monte Carlo")
+            for k, a in blocks.items():
+                if not _sampled(k):
+                    continue
+                if k not in kept:
+                    kept[k] = np.empty((samples,) + a.shape[1:], dtype=np.float32)
+                kept[k][start:stop] = a
+        for k, a in kept.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                pct[k] = _percentiles(a)
+    elif samples > 0:
+        pct = {k: np.repeat(a[None], 3, axis=0) for k, a in cen.items() if _sampled(k)}
     table = _table(c, scenario.name, cen, pct)
-    return ProjectionResult(scenario, c, table, cen, samples, seed if samples > 0 else None, pct)
+    units = {w.name: raw[f"_unit|{w.name}"][0, 0] for w in c.workloads}
+    return ProjectionResult(scenario, c, table, cen, samples, seed if samples > 0 else None, pct, warn,
+                            unit_it_kwh=units)
+
+
+def _percentiles(a: np.ndarray) -> np.ndarray:
+    """p5, p50, p95 along axis 0 by partial sort (linear interpolation, as numpy's default)."""
+    n = a.shape[0]
+    flat = a.reshape(n, -1)
+    if np.isnan(flat).any():
+        return np.nanpercentile(flat, [5, 50, 95], axis=0).reshape((3,) + a.shape[1:])
+    qs = np.array([0.05, 0.5, 0.95]) * (n - 1)
+    lo = np.floor(qs).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    kth = np.unique(np.concatenate([lo, hi]))
+    part = np.partition(flat, kth, axis=0)
+    frac = (qs - lo)[:, None]
+    res = part[lo].astype(float) * (1 - frac) + part[hi].astype(float) * frac
+    return res.reshape((3,) + a.shape[1:])
+
+
+def _warnings(c: Compiled, raw: dict[str, np.ndarray]) -> list[str]:
+    out = []
+    ex = raw.get("_excess")
+    if ex is not None:
+        fleet = raw["Fleet|Energy"][0] / raw_pue(raw)  # IT TWh
+        for i, r in enumerate(REGION_IDS):
+            for j, y in enumerate(c.years):
+                if ex[0, i, j] > 1e-9 and ex[0, i, j] > 0.005 * max(fleet[i, j], 1e-12):
+                    out.append(f"{REGIONS[r]} {y}: attributed demand exceeds the fleet's IT energy by "
+                               f"{ex[0, i, j]:.3g} TWh ({ex[0, i, j] / max(fleet[i, j], 1e-12):.0%}); Energy follows "
+                               f"demand there")
+                    break
+    return out
+
+
+def raw_pue(raw: dict[str, np.ndarray]) -> np.ndarray:
+    """The PUE implied by a central run (facility / IT energy), (R, Y)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(raw["Energy|IT"][0] > 0, raw["Energy"][0] / raw["Energy|IT"][0], 1.0)
+
+
+def variable_order(c: Compiled) -> list[str]:
+    names = list(c.variables())
+    return names + [k for k in ("Share|Attributed",) if k not in names]
+
+
+def unit_of(variable: str, c: Compiled | None = None) -> str:
+    if variable in VARIABLES:
+        return VARIABLES[variable].unit
+    if variable.startswith(INFERENCE_PREFIX):
+        return "TWh/yr"
+    if variable.startswith(ACTIVITY_PREFIX):
+        return "billion/yr"
+    if variable.startswith(FLEET_CLASS_PREFIX):
+        return "million"
+    return ""
+
+
+def _table(c: Compiled, name: str, cen: dict[str, np.ndarray], pct: dict[str, np.ndarray]) -> pd.DataFrame:
+    years = c.years
+    regions = (WORLD, *REGIONS.values())
+    ny, nr = len(years), len(regions)
+    cols = {k: [] for k in ("variable", "region", "unit", "year", "stat", "value")}
+    for k in variable_order(c):
+        if k not in cen:
+            continue
+        stack = [("central", cen[k])] + ([(s, pct[k][i]) for i, s in enumerate(STATS)] if k in pct else [])
+        for stat, block in stack:
+            keep = np.isfinite(block).any(axis=1)   # World-only variables have NaN regions
+            for j in np.nonzero(keep)[0]:
+                cols["variable"].append(np.repeat(k, ny))
+                cols["region"].append(np.repeat(regions[j], ny))
+                cols["unit"].append(np.repeat(unit_of(k), ny))
+                cols["year"].append(years)
+                cols["stat"].append(np.repeat(stat, ny))
+                cols["value"].append(block[j])
+    df = pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
+    df.insert(0, "scenario", name)
+    return df[["scenario", "variable", "region", "unit", "year", "stat", "value"]]
 
 
 def with_measured_energy(scenario: Scenario, measurements: pd.DataFrame) -> tuple[Scenario, list[str]]:
-    """Switch every task whose energy references a Table 2 task to measured records of it.
+    """Switch every workload whose energy references a Table 2 task to measured records of it.
 
-    Returns the new scenario and the task names switched. Tasks with no records keep
-    the study's figures.
+    Returns the new scenario and the workload names switched. Workloads with no records
+    keep their figures.
     """
     from .scenario import apply_overrides
 
     measured = set(measurements["task"])
     switched = {}
-    for name, t in scenario.tasks.items():
-        key = t.energy.reference or t.energy.measurements
+    for name, w in scenario.workloads.items():
+        if w.energy is None:
+            continue
+        key = w.energy.reference or w.energy.measurements
         if key in measured:
-            switched[f"tasks.{name}.energy"] = {"measurements": key,
-                                               "multiplier": t.energy.multiplier.model_dump(exclude_none=True)}
+            switched[f"workloads.{name}.energy"] = {"measurements": key,
+                                                   "multiplier": w.energy.multiplier.model_dump(exclude_none=True)}
     if not switched:
         return scenario, []
     return apply_overrides(scenario, switched, origin="measurements"), [k.split(".")[1] for k in switched]

@@ -9,7 +9,7 @@ from scipy import stats
 from .engine import Compiled, evaluate
 
 
-def tornado(c: Compiled, variable: str = "Energy|Total", year: int | None = None) -> pd.DataFrame:
+def tornado(c: Compiled, variable: str = "Energy", year: int | None = None) -> pd.DataFrame:
     """Swing each uncertain parameter to its low and high value, others at central.
 
     Returns one row per parameter: path, label, unit, low, high, central_total,
@@ -27,7 +27,7 @@ def tornado(c: Compiled, variable: str = "Energy|Total", year: int | None = None
     for i, p in enumerate(unc):
         values[p.path][2 * i + 1] = p.low
         values[p.path][2 * i + 2] = p.high
-    out = evaluate(c, values, n)[variable][:, yi]
+    out = evaluate(c, values, n)[variable].sum(axis=1)[:, yi]
     rows = [
         {
             "path": p.path,
@@ -46,7 +46,7 @@ def tornado(c: Compiled, variable: str = "Energy|Total", year: int | None = None
     return df.sort_values("swing", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def sobol(c: Compiled, variable: str = "Energy|Total", year: int | None = None,
+def sobol(c: Compiled, variable: str = "Energy", year: int | None = None,
           n: int = 1024, seed: int = 0) -> pd.DataFrame:
     """First-order and total Sobol indices of `variable` in `year` (scipy.stats.sobol_indices).
 
@@ -63,7 +63,7 @@ def sobol(c: Compiled, variable: str = "Energy|Total", year: int | None = None,
 
     def func(x: np.ndarray) -> np.ndarray:
         vals = {p.path: x[i] for i, p in enumerate(unc)}
-        return evaluate(c, vals, x.shape[1])[variable][:, yi][None, :]
+        return evaluate(c, vals, x.shape[1])[variable].sum(axis=1)[:, yi][None, :]
 
     res = stats.sobol_indices(func=func, n=n, dists=[p.dist for p in unc], rng=np.random.default_rng(seed))
     df = pd.DataFrame(

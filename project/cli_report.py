@@ -1,0 +1,96 @@
+"""What `wattcast project` prints: the headline, World and regions, composition, back-test."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from .variables import REGIONS, WORLD
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    """A number for a terminal table: thousands separators, 3 significant digits, '-' for NaN."""
+    if x != x:  # NaN
+        return "-"
+    if x == 0:
+        return "0"
+    if abs(x) >= 1e6:
+        return f"{x:.3g}"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}"
+
+
+ROWS = [
+    ("Energy", "AI electricity (TWh/yr)"),
+    ("Energy|Inference", "  inference"),
+    ("Energy|Training", "  training"),
+    ("Energy|Unattributed", "  unattributed fleet use"),
+    ("Data Centres", "All data centres (TWh/yr)"),
+    ("Data Centres|Conventional", "  conventional"),
+    ("Power|Peak", "Peak AI power (GW)"),
+    ("Emissions", "Emissions (Mt CO2e/yr)"),
+    ("Emissions|Location-based", "  location-based"),
+    ("Emissions|Embodied", "  embodied"),
+    ("Emissions|Market-based", "  market-based (alternative)"),
+    ("Water", "Water consumed (million m3/yr)"),
+    ("Water|On-site", "  on-site cooling"),
+    ("Water|Off-site", "  at power plants"),
+]
+
+
+def print_projection(result, console: Console, headline: dict) -> None:
+    s = result.scenario
+    y = s.target_year
+    stat = "median (p5-p95)" if result.percentiles else "central run"
+    t = Table(title=f"{s.name}: {s.title}\nWorld, {y}, {stat}", title_justify="left")
+    t.add_column("variable", style="bold", no_wrap=True)
+    cols = ("p50", "p5", "p95") if result.percentiles else ("central",)
+    for col in cols:
+        t.add_column(col, justify="right")
+    rows = [(v, lab) for v, lab in ROWS if v in result.central]
+    for var, label in rows:
+        stats = cols if var in result.percentiles else ("central",) * len(cols)
+        vals = [fmt(result.value(var, y, st)) for st in stats]
+        t.add_row(label, *(vals if var in result.percentiles else [vals[0]] + [""] * (len(cols) - 1)))
+    console.print(t)
+    g = Table(title=f"By region, {y} ({'median' if result.percentiles else 'central run'})", title_justify="left")
+    g.add_column("variable", style="bold", no_wrap=True)
+    for r in REGIONS.values():
+        g.add_column(r, justify="right")
+    for var, label in rows:
+        g.add_row(label, *[fmt(result.value(var, y, region=r)) for r in REGIONS.values()])
+    console.print(g)
+    from .engine import COUNTS_SENTENCE
+
+    console.print(f"Counted: {COUNTS_SENTENCE}", highlight=False)
+    share = result.value("Share|Attributed", stat="central")
+    if "Fleet|Energy" in result.central and share == share:
+        console.print(f"Attributed to modelled workloads: {share:.1%} of AI electricity in {y} "
+                      f"(the rest is fleet use no modelled workload explains).", highlight=False)
+    r = headline["rank"]
+    console.print(f"[bold]{fmt(headline['twh'])} TWh[/] is {r.sentence}; "
+                  f"{headline['share_of_world']:.2%} of world electricity demand; rank {r.rank} of {r.n_countries + 1}.")
+    if s.compare_with:
+        from .national import country_lookup
+
+        parts = []
+        for key in s.compare_with:
+            c = country_lookup(key)
+            parts.append(f"{c['country']} {c['twh']:,.1f} TWh ({int(c['year'])}) -> {headline['twh'] / c['twh']:.0%}")
+        console.print("  compared with: " + "; ".join(parts), highlight=False)
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    bt = result.backtest
+    if len(bt):
+        b = Table(title="Back-test: modelled vs observed (TWh/yr)", title_justify="left")
+        for col in ("year", "region", "variable", "observed", "modelled", "error"):
+            b.add_column(col, justify="right" if col in ("observed", "modelled", "error") else "left")
+        for _, row in bt.sort_values(["year", "region"]).iterrows():
+            mark = " (calibrated)" if row["calibrated"] else ""
+            b.add_row(str(row["year"]), row["region"], row["variable"], fmt(row["observed"]), fmt(row["modelled"]),
+                      f"{row['error']:+.0%}{mark}")
+        console.print(b)
+    if result.percentiles:
+        console.print(f"Monte Carlo: {result.samples:,} samples, seed {result.seed}; median shown, 90% range in "
+                      f"brackets.", highlight=False)

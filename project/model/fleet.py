@@ -1,0 +1,160 @@
+"""Supply side: accelerator shipments by class and year -> installed base by vintage and region
+-> IT energy, peak power, embodied emissions, and the fleet's energy per unit of compute.
+
+Stocks and flows (per class c, region r, year y; k = age in years):
+
+    shipments S[c, y]            observed (data/fleet/shipments.csv) up to the last data year,
+                                 then total T(y) grown from it (bounded) x class mix m[c, y]
+    installed I[c, r, y]        = sum_k S[c, y-k] x share[r, y-k] x w_c(k)
+    w_c(k)                       survival weight: mid-year installation counts k=0 at 1/2,
+                                 retirement after the class lifetime L_c (linear over a year)
+    P_max,c                      accelerator TDP + server overhead per accelerator (W)
+    P_avg,c                      P_max,c x (idle_c + (1 - idle_c) x min(1, u_c x scale))
+    IT energy E[r, y]           = sum_c I[c, r, y] x P_avg,c x 8,760 h
+    peak power G[r, y]          = sum_c I[c, r, y] x P_max,c x PUE_r
+    embodied M[r, y]            = sum_c I[c, r, y] x kg_c / L_c      (straight-line amortisation)
+
+Shipments before the scenario's years matter through the installed base, so the fleet is
+computed on an extended year axis and cut to the scenario's years at the end. Array axes:
+(n, R, Y) for sampled results, (C, R, Yf, Y) for deterministic vintage matrices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from ..paths import data_dir
+from ..variables import REGIONS
+
+HOURS_PER_YEAR = 8760.0
+CLASS_IDS: tuple[str, ...] = ("legacy_gpu", "a100", "h100", "b200", "asic")
+CLASS_LABELS = {"legacy_gpu": "Legacy GPU", "a100": "A100-class", "h100": "H100-class",
+                "b200": "B200-class", "asic": "TPU and ASIC"}
+
+
+@lru_cache(maxsize=1)
+def class_table() -> pd.DataFrame:
+    """data/fleet/accelerator_classes.csv joined with class_compute.csv, indexed by class."""
+    d = data_dir() / "fleet"
+    a = pd.read_csv(d / "accelerator_classes.csv").set_index("class", drop=False)
+    c = pd.read_csv(d / "class_compute.csv").set_index("class")
+    missing = set(CLASS_IDS) - set(a.index)
+    if missing:
+        raise ValueError(f"data/fleet/accelerator_classes.csv: missing classes {sorted(missing)}")
+    a["peak_tflops"] = c["peak_tflops_bf16_dense"]
+    a["peak_tflops_low"] = c["low"]
+    a["peak_tflops_high"] = c["high"]
+    a["compute_source"] = c["source"]
+    return a.loc[list(CLASS_IDS)]
+
+
+@lru_cache(maxsize=1)
+def shipments_table() -> pd.DataFrame:
+    """data/fleet/shipments.csv as a (year x class) table of accelerators shipped (units)."""
+    df = pd.read_csv(data_dir() / "fleet" / "shipments.csv")
+    bad = set(df["class"]) - set(CLASS_IDS)
+    if bad:
+        raise ValueError(f"data/fleet/shipments.csv: unknown classes {sorted(bad)}")
+    t = df.pivot_table(index="year", columns="class", values="units", aggfunc="sum").reindex(columns=list(CLASS_IDS))
+    return t.fillna(0.0).sort_index()
+
+
+@lru_cache(maxsize=1)
+def regional_split_table() -> pd.DataFrame:
+    """data/fleet/regional_split.csv as a (year x region) table of installation shares."""
+    df = pd.read_csv(data_dir() / "fleet" / "regional_split.csv")
+    t = df.pivot_table(index="year", columns="region", values="share", aggfunc="sum").reindex(columns=list(REGIONS))
+    if t.isna().any().any():
+        raise ValueError("data/fleet/regional_split.csv: every year needs a share for each of " + ", ".join(REGIONS))
+    sums = t.sum(axis=1)
+    if not np.allclose(sums, 1.0, atol=1e-6):
+        raise ValueError(f"data/fleet/regional_split.csv: shares must sum to 1 per year, got {sums.to_dict()}")
+    return t.sort_index()
+
+
+def interp_rows(table: pd.DataFrame, years: np.ndarray) -> np.ndarray:
+    """Rows of a year-indexed table interpolated linearly to `years`, held flat outside: (len(years), cols)."""
+    ks = table.index.to_numpy(dtype=float)
+    return np.column_stack([np.interp(years, ks, table[c].to_numpy(dtype=float)) for c in table.columns])
+
+
+def survival_weights(lifetime: float, n_ages: int, mid_year: bool) -> np.ndarray:
+    """Average share of a year's shipments in service at age k = 0..n_ages-1 (years).
+
+    With mid-year installation the year of shipment counts 1/2 and the unit retires
+    L years after installation (the last half-year at age L); otherwise it serves
+    ages 0..L-1 fully. A fractional lifetime retires linearly within the year.
+    """
+    k = np.arange(n_ages, dtype=float)
+    if mid_year:
+        w = np.clip(lifetime + 0.5 - k, 0.0, 1.0)
+        w[0] = min(0.5, lifetime)
+        return w
+    return np.clip(lifetime - k, 0.0, 1.0)
+
+
+@dataclass
+class FleetAxes:
+    """The extended year axis of the fleet and the deterministic parts of its shipments."""
+
+    years_full: np.ndarray        # (Yf,) first shipment year .. scenario end
+    scen_index: np.ndarray        # (Y,) positions of the scenario years in years_full
+    history: np.ndarray           # (C, Yf) shipments fixed by data or the scenario (units)
+    growth_mask: np.ndarray       # (Yf,) 1 where the total grows from `anchor_total`
+    anchor_year: int              # last year with fixed shipments
+    anchor_total: float           # fixed shipments in the anchor year (all classes)
+    mix: np.ndarray               # (C, Yf) class shares of grown shipments
+    shares: np.ndarray            # (R, Yf) regional shares of installations
+
+
+def fleet_axes(spec, start_year: int, end_year: int) -> FleetAxes:
+    """Resolve shipments history, explicit shipments, class mix and regional shares."""
+    hist = shipments_table() if spec.history else pd.DataFrame(columns=list(CLASS_IDS), dtype=float)
+    explicit_years = {y for d in spec.shipments.values() for y in d}
+    first = min([*hist.index.tolist(), *explicit_years, start_year - 10])
+    years_full = np.arange(int(first), end_year + 1)
+    yi = {int(y): i for i, y in enumerate(years_full)}
+    H = np.zeros((len(CLASS_IDS), len(years_full)))
+    for y, row in hist.iterrows():
+        if int(y) in yi:
+            H[:, yi[int(y)]] = row.to_numpy(dtype=float)
+    for cname, d in spec.shipments.items():
+        if cname not in CLASS_IDS:
+            raise KeyError(f"fleet.shipments: unknown accelerator class {cname!r}; one of {', '.join(CLASS_IDS)}")
+        for y, units in d.items():
+            if y in yi:
+                H[CLASS_IDS.index(cname), yi[y]] = units
+    fixed_years = sorted(set(hist.index.astype(int).tolist()) | explicit_years)
+    anchor_year = fixed_years[-1] if fixed_years else start_year
+    anchor_total = float(H[:, yi[anchor_year]].sum()) if anchor_year in yi else 0.0
+    growth_mask = (years_full > anchor_year).astype(float)
+    # class mix of grown shipments: the anchor year's mix, then the scenario's mix path
+    base_mix = H[:, yi[anchor_year]] / anchor_total if anchor_total > 0 else np.full(len(CLASS_IDS), 1 / len(CLASS_IDS))
+    mix_rows = {anchor_year: dict(zip(CLASS_IDS, base_mix))}
+    for y, m in spec.mix.items():
+        unknown = set(m) - set(CLASS_IDS)
+        if unknown:
+            raise KeyError(f"fleet.mix.{y}: unknown accelerator class {sorted(unknown)}")
+        mix_rows[y] = {c: m.get(c, 0.0) for c in CLASS_IDS}
+    mix = interp_rows(pd.DataFrame.from_dict(mix_rows, orient="index").sort_index(), years_full).T
+    mix = mix / mix.sum(axis=0, keepdims=True)
+    if spec.region_shares is not None:
+        shares = np.tile(np.array([spec.region_shares.get(r, 0.0) for r in REGIONS])[:, None], (1, len(years_full)))
+    else:
+        shares = interp_rows(regional_split_table(), years_full).T
+    scen_index = np.array([yi[y] for y in range(start_year, end_year + 1)])
+    return FleetAxes(years_full, scen_index, H, growth_mask, anchor_year, anchor_total, mix, shares)
+
+
+def vintage_matrix(axes: FleetAxes, lifetime: float, mid_year: bool) -> np.ndarray:
+    """M[r, y', y] = share[r, y'] x w(y - y') for shipment year y' and scenario year y: (R, Yf, Y)."""
+    yf = axes.years_full
+    ys = yf[axes.scen_index]
+    age = ys[None, :] - yf[:, None]                     # (Yf, Y)
+    w = survival_weights(lifetime, len(yf) + 1, mid_year)
+    W = np.where(age >= 0, w[np.clip(age, 0, len(w) - 1)], 0.0)
+    return axes.shares[:, :, None] * W[None, :, :]

@@ -1,0 +1,22 @@
+"""Bounded growth paths (vectorised over samples)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def grow(x0: np.ndarray, rate: np.ndarray, dy: np.ndarray, ceiling: np.ndarray | None = None) -> np.ndarray:
+    """x(dy) from x0 at yearly `rate`; logistic towards `ceiling` when given.
+
+    Shapes: x0, rate, ceiling (n, 1) and dy (1, Y) -> (n, Y). With a ceiling K the path is
+    K / (1 + (K / x0 - 1) exp(-r dy)), r = ln(1 + rate), which starts at x0 with growth
+    `rate` and never passes K; a base above the ceiling decays towards it.
+    """
+    r = np.log1p(rate)
+    if ceiling is None:
+        with np.errstate(over="ignore"):
+            return x0 * np.exp(r * dy)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = np.where(x0 > 0, ceiling / np.where(x0 > 0, x0, 1.0) - 1.0, 0.0)
+        out = ceiling / (1.0 + ratio * np.exp(-r * dy))
+    return np.where(x0 > 0, out, 0.0)
