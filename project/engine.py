@@ -18,7 +18,6 @@ hypercube; the headline is the median (p50) with p5-p95.
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,11 +30,11 @@ from .model import boundaries as bnd
 from .model import fleet as fl
 from .model.growth import grow
 from .model.regions import grid_intensity_of, national_long, region_factors, region_grid, REGION_ENTITY
-from .params import param, parameter_table
+from .params import parameter_table
 from .reference import paper_task_energy
 from .scenario import BOUNDS, Scenario, ScenarioError, Uncertain
 from .tasks import task_label
-from .variables import (ACTIVITY_PREFIX, FLEET_CLASS_PREFIX, INFERENCE_PREFIX, REGIONS, TREE, VARIABLES, WORLD,
+from .variables import (ACTIVITY_PREFIX, FLEET_CLASS_PREFIX, INFERENCE_PREFIX, REGIONS, VARIABLES, WORLD,
                         class_variables, workload_variables)
 
 KWH_PER_TWH = 1e9
@@ -140,6 +139,8 @@ class Compiled:
     fleet_axes: fl.FleetAxes | None = None
     vintage: dict[str, np.ndarray] = field(default_factory=dict)     # class -> (R, Yf, Y)
     fixed_installed: dict[str, np.ndarray] = field(default_factory=dict)  # class -> (R, Y)
+    vintage_refresh: dict[str, np.ndarray] = field(default_factory=dict)   # with the hardware-refresh lever
+    fixed_installed_refresh: dict[str, np.ndarray] = field(default_factory=dict)
     grid_observed: np.ndarray | None = None   # (R, Y) observed intensity, NaN where projected
     default_shares: np.ndarray | None = None  # (R,) regional split when there is no fleet
     policy: object | None = None
@@ -219,6 +220,10 @@ def _compile(s: Scenario, measurements: pd.DataFrame | None) -> Compiled:
     _add(c, "efficiency.software_gain_per_year", s.efficiency.software_gain_per_year,
          "Software and model efficiency gain", "1/yr", bounds=(0.0, 0.9))
     _compile_regions(c)
+    if s.policy:
+        from .policy import compile_policy
+
+        c.policy = compile_policy(s.policy, c)
     if s.fleet is not None:
         _compile_fleet(c)
     ref = None
@@ -280,10 +285,6 @@ def _compile(s: Scenario, measurements: pd.DataFrame | None) -> Compiled:
         _add(c, "training.gwh_per_run", t.gwh_per_run, "Energy per frontier run", "GWh", bounds=(0.0, 1e7))
         _growth(c, "training.energy_growth", t.energy_growth, "Energy per run")
         _add(c, "training.finetune_ratio", t.finetune_ratio, "Fine-tuning / frontier energy", "x", bounds=(0.0, 100.0))
-    if s.policy:
-        from .policy import compile_policy
-
-        c.policy = compile_policy(s.policy, c)
     return c
 
 
@@ -360,7 +361,11 @@ def _compile_fleet(c: Compiled) -> None:
     s = c.scenario
     f = s.fleet
     axes = fl.fleet_axes(f, s.start_year, s.end_year)
+    if c.policy is not None:
+        lowest = int(np.argmin([c.params[f"regions.{r}.grid_intensity_g_per_kwh"].central for r in REGION_IDS]))
+        axes.shares = c.policy.siting(axes.shares, axes.years_full, lowest)
     c.fleet_axes = axes
+    refresh = c.policy.refresh_lifetime() if c.policy is not None else None
     _add(c, "fleet.utilisation_scale", f.utilisation_scale, "Fleet utilisation scale", "x", bounds=(0.0, 10.0))
     _add(c, "fleet.shipments_scale", f.shipments_scale, "Shipments scale (all years)", "x", bounds=(0.0, 10.0))
     _growth(c, "fleet.growth", f.growth, "Shipments")
@@ -394,18 +399,14 @@ def _compile_fleet(c: Compiled) -> None:
         _add(c, f"{p}.peak_tflops", flops, f"{lab}: peak compute", "TFLOPS", bounds=(0.0, 1e6))
         life = pick("lifetime_years", Uncertain(value=float(row["lifetime_years"]), source=src))
         _add(c, f"{p}.lifetime_years", life, f"{lab}: lifetime", "years", "years")
-        life_years = _policy_lifetime(s, float(life.value))
-        M = fl.vintage_matrix(axes, life_years, f.mid_year)
-        c.vintage[cname] = M
         k = fl.CLASS_IDS.index(cname)
+        M = fl.vintage_matrix(axes, float(life.value), f.mid_year)
+        c.vintage[cname] = M
         c.fixed_installed[cname] = np.einsum("f,rfy->ry", axes.history[k], M)
-
-
-def _policy_lifetime(s: Scenario, life: float) -> float:
-    lever = (s.policy or {}).get("hardware_refresh") if s.policy else None
-    if lever and lever.get("lifetime_years"):
-        return float(lever["lifetime_years"])
-    return life
+        if refresh is not None:
+            M2 = fl.vintage_matrix(axes, float(life.value), f.mid_year, refresh)
+            c.vintage_refresh[cname] = M2
+            c.fixed_installed_refresh[cname] = np.einsum("f,rfy->ry", axes.history[k], M2)
 
 
 # ---------------------------------------------------------------------------
@@ -444,7 +445,6 @@ def evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int = 
     v = _Values(c, values, n)
     s = c.scenario
     Y = len(c.years)
-    dy = c.dy[None, :]
     pol = c.policy
     out: dict[str, np.ndarray] = {}
 
@@ -453,7 +453,6 @@ def evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int = 
     clean = v.regional("clean_power_share") * np.ones((1, 1, Y))
     if pol is not None:
         pue, wue, clean = pol.facility(pue, wue, clean)
-    pf, host, idle = v("boundary.production_factor"), v("boundary.host_ratio"), v("boundary.idle_ratio")
     software = (1.0 - v("efficiency.software_gain_per_year")) ** c.dy[None, None, :]
 
     # --- supply side: the fleet
@@ -473,47 +472,15 @@ def evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int = 
             return sh
         return c.default_shares[None, :, None]
 
-    attributed = np.zeros((n, R, Y))
-    inference = np.zeros((n, R, Y))
-    activity_total = np.zeros((n, R, Y))
-    for w in c.workloads:
-        p = f"workloads.{w.name}"
-        volume = v.growth(f"{p}.growth", v(f"{p}.requests_per_day"), dy, w.ceiling) * DAYS_PER_YEAR  # (n, Y)
-        if pol is not None:
-            volume = pol.volume(w.name, volume, v(f"{p}.requests_per_day")[:, :, 0] * DAYS_PER_YEAR, c)
-        per_unit = _energy_per_unit(c, v, w, pol)                     # (n, 1, Y) at the workload's boundary
-        if w.hardware is not None and hw_j_per_flop is not None:
-            ref = v(f"fleet.classes.{w.hardware}.tdp_w") / v(f"fleet.classes.{w.hardware}.peak_tflops")
-            per_unit = per_unit * hw_j_per_flop / ref
-        per_unit = per_unit * software
-        share_mp, ratio_mp = v(f"{p}.multipurpose_share"), v(f"{p}.multipurpose_ratio")
-        if pol is not None:
-            share_mp = pol.multipurpose_share(w.name, share_mp * np.ones((1, 1, Y)))
-        per_unit = per_unit * (1.0 - share_mp + share_mp * ratio_mp)
-        pue_m = v(f"{p}.energy.pue") if w.pue_measured else None
-        it_unit = bnd.to_it(per_unit, w.boundary, pf, host, idle, pue_m)
-        sh = shares_of(w.region_shares)
-        out[f"_unit|{w.name}"] = it_unit * np.ones((1, 1, Y))
-        it = volume[:, None, :] * it_unit * sh
-        out[INFERENCE_PREFIX + w.label] = it * pue / KWH_PER_TWH
-        act = volume[:, None, :] * sh / 1e9
-        out[ACTIVITY_PREFIX + w.label] = act
-        activity_total = activity_total + act
-        inference = inference + it
-    attributed = attributed + inference
-
-    frontier = np.zeros((n, R, Y))
-    finetune = np.zeros((n, R, Y))
-    if s.training is not None:
-        t = s.training
-        runs = v.growth("training.runs_growth", v("training.runs_per_year"), dy, t.runs_growth.ceiling is not None)
-        gwh = v.growth("training.energy_growth", v("training.gwh_per_run"), dy, t.energy_growth.ceiling is not None)
-        kwh = bnd.to_it((runs * gwh * 1e6)[:, None, :], t.boundary, 1.0, host, idle)
-        sh = shares_of(None if t.region_shares is None else np.array([t.region_shares.get(r, 0.0) for r in REGION_IDS]))
-        frontier = kwh * sh
-        finetune = frontier * v("training.finetune_ratio")
-    training = frontier + finetune
-    attributed = attributed + training
+    inference, training, frontier, finetune = _demand(c, v, pol, shares_of, hw_j_per_flop, software, pue, out)
+    attributed = inference + training
+    if fleet_it is not None and pol is not None and pol.demand_side and pol.fleet_response > 0:
+        # the unattributed fleet use follows the modelled demand's relative change
+        inf0, tr0, _, _ = _demand(c, v, None, shares_of, hw_j_per_flop, software, pue, None)
+        a0 = inf0 + tr0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = np.where(a0 > 0, attributed / np.where(a0 > 0, a0, 1.0), 1.0)
+        fleet_it = fleet_it * (1.0 + pol.fleet_response * (rel - 1.0))
 
     # --- reconciliation
     if fleet_it is not None:
@@ -531,7 +498,6 @@ def evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int = 
     out["Energy|Training|Fine-tuning"] = finetune * pue / KWH_PER_TWH
     out["Energy|Unattributed"] = unattributed * pue / KWH_PER_TWH
     out["Energy|IT"] = total_it / KWH_PER_TWH
-    out["Activity|Inference"] = activity_total
 
     # --- conventional data centres
     if s.conventional:
@@ -562,6 +528,56 @@ def evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int = 
     return out
 
 
+def _demand(c: Compiled, v: "_Values", pol, shares_of, hw_j_per_flop, software, pue, out: dict | None):
+    """Workloads and training at the IT boundary (kWh), (n, R, Y) each; fills `out` per workload."""
+    s = c.scenario
+    n, Y = v.n, len(c.years)
+    dy = c.dy[None, :]
+    pf, host, idle = v("boundary.production_factor"), v("boundary.host_ratio"), v("boundary.idle_ratio")
+    store = out if out is not None else {}
+    inference = np.zeros((n, R, Y))
+    activity_total = np.zeros((n, R, Y))
+    for w in c.workloads:
+        p = f"workloads.{w.name}"
+        volume = v.growth(f"{p}.growth", v(f"{p}.requests_per_day"), dy, w.ceiling) * DAYS_PER_YEAR  # (n, Y)
+        if pol is not None:
+            volume = pol.volume(w.name, volume, v(f"{p}.requests_per_day")[:, :, 0] * DAYS_PER_YEAR, c)
+        per_unit = _energy_per_unit(c, v, w, pol)                     # (n, 1, Y) at the workload's boundary
+        if w.hardware is not None and hw_j_per_flop is not None:
+            ref = v(f"fleet.classes.{w.hardware}.tdp_w") / v(f"fleet.classes.{w.hardware}.peak_tflops")
+            per_unit = per_unit * hw_j_per_flop / ref
+        per_unit = per_unit * software
+        share_mp, ratio_mp = v(f"{p}.multipurpose_share"), v(f"{p}.multipurpose_ratio")
+        if pol is not None:
+            share_mp = pol.multipurpose_share(w.name, share_mp * np.ones((1, 1, Y)))
+        per_unit = per_unit * (1.0 - share_mp + share_mp * ratio_mp)
+        pue_m = v(f"{p}.energy.pue") if w.pue_measured else None
+        it_unit = bnd.to_it(per_unit, w.boundary, pf, host, idle, pue_m)
+        sh = shares_of(w.region_shares)
+        store[f"_unit|{w.name}"] = it_unit * np.ones((1, 1, Y))
+        it = volume[:, None, :] * it_unit * sh
+        store[INFERENCE_PREFIX + w.label] = it * pue / KWH_PER_TWH
+        act = volume[:, None, :] * sh / 1e9
+        store[ACTIVITY_PREFIX + w.label] = act
+        activity_total = activity_total + act
+        inference = inference + it
+
+    frontier = np.zeros((n, R, Y))
+    finetune = np.zeros((n, R, Y))
+    if s.training is not None:
+        t = s.training
+        runs = v.growth("training.runs_growth", v("training.runs_per_year"), dy, t.runs_growth.ceiling is not None)
+        gwh = v.growth("training.energy_growth", v("training.gwh_per_run"), dy, t.energy_growth.ceiling is not None)
+        kwh = bnd.to_it((runs * gwh * 1e6)[:, None, :], t.boundary, 1.0, host, idle)
+        sh = shares_of(None if t.region_shares is None else np.array([t.region_shares.get(r, 0.0) for r in REGION_IDS]))
+        frontier = kwh * sh
+        finetune = frontier * v("training.finetune_ratio")
+    training = frontier + finetune
+    store["Activity|Inference"] = activity_total
+
+    return inference, training, frontier, finetune
+
+
 def _energy_per_unit(c: Compiled, v: _Values, w: WorkloadPlan, pol) -> np.ndarray:
     """Energy per unit at the workload's boundary (kWh), (n, 1, Y) or (n, 1, 1)."""
     p = f"workloads.{w.name}"
@@ -583,20 +599,48 @@ def _energy_per_unit(c: Compiled, v: _Values, w: WorkloadPlan, pol) -> np.ndarra
     return pol.energy_factor(w.name, e, c) if pol is not None else e
 
 
+def _installed(c: Compiled, cname: str, total, grown_idx, scale, refresh: bool) -> np.ndarray:
+    """Installed accelerators of one class, (n, R, Y)."""
+    k = fl.CLASS_IDS.index(cname)
+    M = (c.vintage_refresh if refresh else c.vintage)[cname]
+    fixed = (c.fixed_installed_refresh if refresh else c.fixed_installed)[cname]
+    n = len(scale)
+    inst = np.broadcast_to(fixed[None], (n,) + fixed.shape).copy()
+    if len(grown_idx):
+        ship = total * c.fleet_axes.mix[k, grown_idx][None, :]            # (n, G)
+        inst += np.tensordot(ship, M[:, grown_idx, :], axes=([1], [1]))   # (n, R, Y)
+    return inst * scale[:, None, None]
+
+
 def _fleet(c: Compiled, v: _Values, out: dict, pue: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Installed base, IT energy (kWh), peak, embodied and J/FLOP of the fleet; fills `out`."""
+    """Installed base, IT energy (kWh), peak, embodied and J/FLOP of the fleet; fills `out`.
+
+    With the hardware-refresh lever, accelerators retire earlier and the compute
+    (peak TFLOPS) they provided is replaced by newest-class (B200-class) accelerators.
+    """
     axes = c.fleet_axes
     n = v.n
     Y = len(c.years)
     scale = v("fleet.shipments_scale")[:, 0, 0]
     has_ceiling = c.scenario.fleet.growth.ceiling is not None
     grown_idx = np.nonzero(axes.growth_mask)[0]
+    total = None
     if len(grown_idx):
         dyf = (axes.years_full[grown_idx] - axes.anchor_year)[None, :].astype(float)
         total = v.growth("fleet.growth", np.full((n, 1, 1), axes.anchor_total), dyf, has_ceiling)  # (n, G)
-        if c.policy is not None:
-            total = c.policy.shipments(total, axes.years_full[grown_idx])
+    refresh = bool(c.vintage_refresh)
     uscale = v("fleet.utilisation_scale")
+    insts = {}
+    deficit = np.zeros((n, R, Y))
+    for cname in fl.CLASS_IDS:
+        inst = _installed(c, cname, total, grown_idx, scale, refresh)
+        if refresh:
+            base = _installed(c, cname, total, grown_idx, scale, False)
+            deficit += (base - inst) * v(f"fleet.classes.{cname}.peak_tflops")
+        insts[cname] = inst
+    if refresh:
+        newest = fl.CLASS_IDS[-2]  # b200: the newest GPU class
+        insts[newest] = insts[newest] + np.maximum(deficit, 0.0) / v(f"fleet.classes.{newest}.peak_tflops")
     fleet_it = np.zeros((n, R, Y))
     peak = np.zeros((n, R, Y))
     embodied = np.zeros((n, R, Y))
@@ -605,15 +649,10 @@ def _fleet(c: Compiled, v: _Values, out: dict, pue: np.ndarray) -> tuple[np.ndar
     work = np.zeros((n, 1, Y))
     util_num = np.zeros((n, 1, Y))
     util_den = np.zeros((n, 1, Y))
-    for k, cname in enumerate(fl.CLASS_IDS):
+    life_new = c.policy.refresh_lifetime() if refresh else None
+    for cname in fl.CLASS_IDS:
         p = f"fleet.classes.{cname}"
-        M = c.vintage[cname]
-        inst = np.broadcast_to(c.fixed_installed[cname][None], (n, R, Y)).copy()
-        if len(grown_idx):
-            Mg = M[:, grown_idx, :]                                        # (R, G, Y)
-            ship = total * axes.mix[k, grown_idx][None, :]                 # (n, G)
-            inst += np.tensordot(ship, Mg, axes=([1], [1]))               # (n, R, Y)
-        inst *= scale[:, None, None]
+        inst = insts[cname]
         tdp, srv = v(f"{p}.tdp_w"), v(f"{p}.server_w_per_accelerator")
         idle_f = v(f"{p}.idle_fraction")
         u = np.minimum(1.0, v(f"{p}.utilisation") * uscale)
@@ -621,9 +660,9 @@ def _fleet(c: Compiled, v: _Values, out: dict, pue: np.ndarray) -> tuple[np.ndar
         pavg = pmax * (idle_f + (1.0 - idle_f) * u)
         fleet_it += inst * pavg * fl.HOURS_PER_YEAR / 1e3
         peak += inst * pmax
-        life = v(f"{p}.lifetime_years")
-        if c.scenario.policy and (c.scenario.policy.get("hardware_refresh") or {}).get("lifetime_years"):
-            life = np.full_like(life, float(c.scenario.policy["hardware_refresh"]["lifetime_years"]))
+        life = v(f"{p}.lifetime_years") * np.ones((1, 1, Y))
+        if life_new is not None:
+            life = np.where(c.years[None, None, :] >= life_new[0], np.minimum(life, life_new[1]), life)
         embodied += inst * v(f"{p}.embodied_kg_per_accelerator") / life
         installed_all += inst
         out[FLEET_CLASS_PREFIX + fl.CLASS_LABELS[cname]] = inst / 1e6
@@ -633,9 +672,8 @@ def _fleet(c: Compiled, v: _Values, out: dict, pue: np.ndarray) -> tuple[np.ndar
         util_num += world * pmax * u
         util_den += world * pmax
     out["Fleet|Installed Accelerators"] = installed_all / 1e6
-    ship_all = (axes.history.sum(axis=0)[None, :] * np.ones((n, 1)))
+    ship_all = axes.history.sum(axis=0)[None, :] * np.ones((n, 1))
     if len(grown_idx):
-        ship_all = ship_all.copy()
         ship_all[:, grown_idx] += total
     ship_r = ship_all[:, None, :] * axes.shares[None, :, :] * scale[:, None, None]
     out["Fleet|Shipments"] = ship_r[:, :, axes.scen_index] / 1e6
@@ -944,7 +982,7 @@ def unit_of(variable: str, c: Compiled | None = None) -> str:
 def _table(c: Compiled, name: str, cen: dict[str, np.ndarray], pct: dict[str, np.ndarray]) -> pd.DataFrame:
     years = c.years
     regions = (WORLD, *REGIONS.values())
-    ny, nr = len(years), len(regions)
+    ny = len(years)
     cols = {k: [] for k in ("variable", "region", "unit", "year", "stat", "value")}
     for k in variable_order(c):
         if k not in cen:

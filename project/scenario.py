@@ -284,6 +284,9 @@ class Workload(_Strict):
     #: their energy ratio to task-specific models (Table 3 / Table 2)
     multipurpose_share: Uncertain = U(0.0)
     multipurpose_ratio: Uncertain = U(1.0)
+    #: the study task this workload is rated against (efficiency standard); default: the
+    #: energy reference, or text_generation for LLM workloads
+    task: str | None = None
     source: str | None = Field(default=None, max_length=1000)
 
     _v = _bound("requests_per_day", *BOUNDS["count"])
@@ -296,6 +299,11 @@ class Workload(_Strict):
             raise ValueError("give exactly one of energy (per unit) or llm (per token)")
         if self.region_shares is not None:
             _check_shares(self.region_shares, "region_shares")
+        if self.task is not None:
+            from .tasks import TASKS
+
+            if self.task not in TASKS:
+                raise ValueError(f"task: unknown study task {self.task!r}; one of {', '.join(TASKS)}")
         return self
 
 

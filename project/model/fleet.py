@@ -150,11 +150,20 @@ def fleet_axes(spec, start_year: int, end_year: int) -> FleetAxes:
     return FleetAxes(years_full, scen_index, H, growth_mask, anchor_year, anchor_total, mix, shares)
 
 
-def vintage_matrix(axes: FleetAxes, lifetime: float, mid_year: bool) -> np.ndarray:
-    """M[r, y', y] = share[r, y'] x w(y - y') for shipment year y' and scenario year y: (R, Yf, Y)."""
+def vintage_matrix(axes: FleetAxes, lifetime: float, mid_year: bool,
+                   refresh: tuple[int, float] | None = None) -> np.ndarray:
+    """M[r, y', y] = share[r, y'] x w(y - y') for shipment year y' and scenario year y: (R, Yf, Y).
+
+    `refresh` = (start year, lifetime): from that year on, units retire at the new age.
+    """
     yf = axes.years_full
     ys = yf[axes.scen_index]
     age = ys[None, :] - yf[:, None]                     # (Yf, Y)
     w = survival_weights(lifetime, len(yf) + 1, mid_year)
     W = np.where(age >= 0, w[np.clip(age, 0, len(w) - 1)], 0.0)
+    if refresh is not None:
+        start, life2 = refresh
+        w2 = survival_weights(life2, len(yf) + 1, mid_year)
+        W2 = np.where(age >= 0, w2[np.clip(age, 0, len(w2) - 1)], 0.0)
+        W = np.where(ys[None, :] >= start, np.minimum(W, W2) if life2 < lifetime else W2, W)
     return axes.shares[:, :, None] * W[None, :, :]
