@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from .variables import REGIONS, WORLD
+from .variables import REGIONS
 
 
 def fmt(x: float, digits: int = 3) -> str:

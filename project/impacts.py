@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .variables import ACTIVITY_PREFIX, INFERENCE_PREFIX, WORLD
+from .variables import ACTIVITY_PREFIX, WORLD
 
 COLUMNS = ["workload", "label", "region", "year", "accelerator_wh", "server_wh", "it_wh", "facility_wh",
            "location_g", "market_g", "embodied_g", "onsite_ml", "offsite_ml"]
