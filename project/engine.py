@@ -18,7 +18,6 @@ hypercube; the headline is the median (p50) with p5-p95.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -704,19 +703,25 @@ def central(c: Compiled) -> dict[str, np.ndarray]:
     return {k: a[0] for k, a in evaluate(c).items()}
 
 
-def sample_parameters(c: Compiled, samples: int, seed: int, start: int = 0, stop: int | None = None
-                      ) -> dict[str, np.ndarray]:
-    """Latin hypercube draws of every uncertain parameter (seeded, reproducible).
-
-    `start`/`stop` select a slice of the same design (for chunked evaluation).
-    """
+def lhs_design(c: Compiled, samples: int, seed: int) -> np.ndarray:
+    """The seeded Latin hypercube design on [0, 1): (samples, uncertain parameters), float32."""
     from scipy.stats import qmc
 
-    unc = c.uncertain
-    if not unc or samples <= 0:
+    d = max(1, len(c.uncertain))
+    return qmc.LatinHypercube(d=d, rng=np.random.default_rng(seed)).random(samples).astype(np.float32)
+
+
+def draws_from_design(c: Compiled, u: np.ndarray) -> dict[str, np.ndarray]:
+    """Parameter values for rows of an LHS design (inverse CDF of each distribution)."""
+    eps = np.float32(1e-7)
+    return {p.path: p.dist.ppf(np.clip(u[:, i].astype(float), eps, 1 - eps)) for i, p in enumerate(c.uncertain)}
+
+
+def sample_parameters(c: Compiled, samples: int, seed: int) -> dict[str, np.ndarray]:
+    """Latin hypercube draws of every uncertain parameter (seeded, reproducible)."""
+    if not c.uncertain or samples <= 0:
         return {}
-    u = qmc.LatinHypercube(d=len(unc), rng=np.random.default_rng(seed)).random(samples)[start:stop]
-    return {p.path: p.dist.ppf(u[:, i]) for i, p in enumerate(unc)}
+    return draws_from_design(c, lhs_design(c, samples, seed))
 
 
 # ---------------------------------------------------------------------------
@@ -735,7 +740,9 @@ class ProjectionResult:
     """A projection's tidy table plus the arrays behind it.
 
     `central[var]` and `percentiles[var]` are (R + 1, Y) arrays over regions
-    (`regions` order: World first) and, for percentiles, (3, R + 1, Y) for p5, p50, p95.
+    (`regions` order: World first) and, for percentiles, (3, R + 1, Y) for p5, p50, p95;
+    regions are NaN in the percentiles of variables outside REGIONAL_PERCENTILES (World only,
+    to keep 100,000 samples fast), and `value()` then falls back to the central run.
     """
 
     scenario: Scenario
@@ -761,7 +768,10 @@ class ProjectionResult:
         if region not in self.regions:
             raise KeyError(f"unknown region {region!r}; one of {', '.join(self.regions)}")
         j = self.regions.index(region)
+        defaulted = stat is None
         stat = stat or ("p50" if variable in self.percentiles else "central")
+        if defaulted and stat == "p50" and not np.isfinite(self.percentiles[variable][1, j, i]):
+            stat = "central"  # this region carries central values only
         if stat == "central":
             return float(self.central[variable][j, i])
         if variable not in self.percentiles:
@@ -770,7 +780,8 @@ class ProjectionResult:
 
     def series(self, variable: str, stat: str | None = None, region: str = WORLD) -> np.ndarray:
         j = self.regions.index(region)
-        stat = stat or ("p50" if variable in self.percentiles else "central")
+        stat = stat or ("p50" if variable in self.percentiles and np.isfinite(self.percentiles[variable][1, j]).all()
+                        else "central")
         if stat == "central":
             return self.central[variable][j]
         return self.percentiles[variable][STATS.index(stat), j]
@@ -797,6 +808,10 @@ class ProjectionResult:
 COUNTS_SENTENCE = ("Electricity of the AI accelerator fleet at the data-centre meter (inference, training and "
                    "unattributed use of installed AI servers, PUE included); conventional data centres are "
                    "reported apart.")
+
+#: variables with Monte Carlo percentiles for every region (the other sampled ones: World only)
+REGIONAL_PERCENTILES = {"Energy", "Data Centres", "Emissions", "Water", "Power|Peak", "Energy|Unattributed"}
+
 
 #: variables whose Monte Carlo percentiles are computed (the rest: central values only)
 def _sampled(var: str) -> bool:
@@ -848,18 +863,19 @@ def _drivers(c: Compiled) -> str:
     return ", ".join(unc[:5]) or "the scenario's parameters"
 
 
-#: bytes one Monte Carlo sample costs while evaluating and keeping results (float64)
 def mc_memory_bytes(c: Compiled, samples: int) -> int:
-    """Estimated peak memory of a Monte Carlo run: samples x (regions + 1) x years x kept variables."""
-    Y = len(c.years)
-    kept = sum(1 for k in c.variables() if _sampled(k))
-    per_sample_keep = kept * (R + 1) * Y * 4      # kept as float32 for percentiles
-    chunk = min(samples, CHUNK)
-    per_chunk_eval = chunk * (len(c.variables()) + 20) * R * Y * 8 * 3
-    return samples * per_sample_keep + per_chunk_eval + samples * max(1, len(c.uncertain)) * 8
+    """Estimated peak memory of a Monte Carlo run (bytes): the float32 design, one pass's kept
+    draws (at most KEEP_BYTES), one chunk's evaluation and one variable's percentile copy."""
+    design = samples * max(1, len(c.uncertain)) * 4
+    keep = min(KEEP_BYTES, samples * sum(_cells(c, k) for k in c.variables() if _sampled(k)) * 4)
+    chunk = min(samples, CHUNK) * (len(c.variables()) + 40) * R * len(c.years) * 8
+    one = samples * len(c.years) * 4 * 2
+    return design + keep + chunk + one + 150 * 2**20
 
 
-CHUNK = 50_000
+CHUNK = 10_000
+#: float32 draws kept per pass; more variables take more passes over the same design
+KEEP_BYTES = 640 * 2**20
 
 
 def memory_limit_bytes() -> int:
@@ -901,22 +917,10 @@ def run_projection(scenario: Scenario, samples: int = 0, seed: int = 0, measurem
             raise ScenarioError(f"--samples {samples:,}: the Monte Carlo would need about {need / 2**30:.1f} GiB, "
                                 f"above the limit of {limit / 2**30:.1f} GiB (half the available memory; set "
                                 f"WATTCAST_MC_MEMORY_MB to change it): use fewer samples")
-        kept: dict[str, np.ndarray] = {}
-        for start in range(0, samples, CHUNK):
-            stop = min(samples, start + CHUNK)
-            draws = sample_parameters(c, samples, seed, start, stop)
-            blocks = _finish(c, evaluate(c, draws, stop - start))
-            check_invariants(c, blocks, "Monte Carlo")
-            for k, a in blocks.items():
-                if not _sampled(k):
-                    continue
-                if k not in kept:
-                    kept[k] = np.empty((samples,) + a.shape[1:], dtype=np.float32)
-                kept[k][start:stop] = a
-        for k, a in kept.items():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                pct[k] = _percentiles(a)
+        design = lhs_design(c, samples, seed)
+        for group in _pass_groups(c, samples):
+            pct.update(_monte_carlo_pass(c, design, group))
+        del design
     elif samples > 0:
         pct = {k: np.repeat(a[None], 3, axis=0) for k, a in cen.items() if _sampled(k)}
     table = _table(c, scenario.name, cen, pct)
@@ -925,20 +929,72 @@ def run_projection(scenario: Scenario, samples: int = 0, seed: int = 0, measurem
                             unit_it_kwh=units)
 
 
+def _cells(c: Compiled, var: str) -> int:
+    return (R + 1 if var in REGIONAL_PERCENTILES else 1) * len(c.years)
+
+
+def _pass_groups(c: Compiled, samples: int) -> list[list[str]]:
+    """Sampled variables split so one pass keeps at most KEEP_BYTES of float32 draws."""
+    groups: list[list[str]] = [[]]
+    used = 0
+    for k in (v for v in c.variables() if _sampled(v)):
+        b = samples * _cells(c, k) * 4
+        if groups[-1] and used + b > KEEP_BYTES:
+            groups.append([])
+            used = 0
+        groups[-1].append(k)
+        used += b
+    return groups
+
+
+def _monte_carlo_pass(c: Compiled, design: np.ndarray, group: list[str]) -> dict[str, np.ndarray]:
+    """Evaluate every chunk of the design, keep the group's variables, return their percentiles."""
+    samples = design.shape[0]
+    Y = len(c.years)
+    kept = {k: np.empty((samples, _cells(c, k)), dtype=np.float32) for k in group}
+    for start in range(0, samples, CHUNK):
+        stop = min(samples, start + CHUNK)
+        raw = evaluate(c, draws_from_design(c, design[start:stop]), stop - start)
+        check_invariants(c, {k: a for k, a in raw.items() if not k.startswith("_")}, "Monte Carlo")
+        for k in group:
+            a = raw[k]
+            if k in REGIONAL_PERCENTILES and a.shape[1] > 1:
+                block = np.concatenate([a.sum(axis=1, keepdims=True), a], axis=1)
+            else:
+                block = a.sum(axis=1, keepdims=True) if a.shape[1] > 1 else a
+            kept[k][start:stop] = block.reshape(stop - start, -1)
+        del raw
+    out = {}
+    for k in group:
+        a = kept.pop(k)
+        # percentiles a block of cells at a time: each block is copied contiguous (samples last)
+        q = np.concatenate([_percentiles(np.ascontiguousarray(a[:, j:j + Y].T)) for j in range(0, a.shape[1], Y)],
+                           axis=1).reshape(3, -1, Y)   # (3, 1 or R + 1, Y)
+        del a
+        if q.shape[1] == 1:
+            q = np.concatenate([q, np.full((3, R, Y), np.nan)], axis=1)
+        out[k] = q
+    return out
+
+
 def _percentiles(a: np.ndarray) -> np.ndarray:
-    """p5, p50, p95 along axis 0 by partial sort (linear interpolation, as numpy's default)."""
-    n = a.shape[0]
-    flat = a.reshape(n, -1)
-    if np.isnan(flat).any():
-        return np.nanpercentile(flat, [5, 50, 95], axis=0).reshape((3,) + a.shape[1:])
+    """p5, p50, p95 along the LAST axis by partial sort (linear interpolation, as numpy's default).
+
+    `a` is (..., n); returns (3, ...)."""
+    n = a.shape[-1]
+    lead = a.shape[:-1]
+    flat = a.reshape(-1, n)
+    out = np.full((3, flat.shape[0]), np.nan)
+    ok = ~np.isnan(flat[:, 0])
     qs = np.array([0.05, 0.5, 0.95]) * (n - 1)
     lo = np.floor(qs).astype(int)
     hi = np.minimum(lo + 1, n - 1)
     kth = np.unique(np.concatenate([lo, hi]))
-    part = np.partition(flat, kth, axis=0)
-    frac = (qs - lo)[:, None]
-    res = part[lo].astype(float) * (1 - frac) + part[hi].astype(float) * frac
-    return res.reshape((3,) + a.shape[1:])
+    if ok.any():
+        part = np.partition(flat[ok], kth, axis=1)
+        frac = (qs - lo)[:, None]
+        out[:, ok] = part[:, lo].T.astype(float) * (1 - frac) + part[:, hi].T.astype(float) * frac
+    return out.reshape((3,) + lead)
 
 
 def _warnings(c: Compiled, raw: dict[str, np.ndarray]) -> list[str]:
