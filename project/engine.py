@@ -875,7 +875,7 @@ def mc_memory_bytes(c: Compiled, samples: int) -> int:
 
 CHUNK = 10_000
 #: float32 draws kept per pass; more variables take more passes over the same design
-KEEP_BYTES = 640 * 2**20
+KEEP_BYTES = 384 * 2**20
 
 
 def memory_limit_bytes() -> int:

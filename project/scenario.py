@@ -113,8 +113,9 @@ class Uncertain(_Strict):
                     raise ValueError(f"{d}: value {v} is its median/mean and must be the midpoint of "
                                      f"[{lo}, {hi}] ({centre:.6g}); use 'triangular' for an off-centre mode")
             elif d in ("loguniform", "lognormal"):
-                centre = math.sqrt(lo * hi)
-                if abs(math.log(v / centre)) > CENTRE_TOL * math.log(hi / lo):
+                log_centre = (math.log(lo) + math.log(hi)) / 2
+                centre = math.exp(log_centre)
+                if abs(math.log(v) - log_centre) > CENTRE_TOL * (math.log(hi) - math.log(lo)):
                     raise ValueError(f"{d}: value {v} is its median and must be the geometric midpoint of "
                                      f"[{lo}, {hi}] ({centre:.6g}); use 'triangular' for an off-centre mode")
         return self
