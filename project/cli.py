@@ -120,6 +120,36 @@ def project(
 
 
 @app.command()
+def calibrate(
+    preset: Optional[str] = typer.Option("reference", "--preset", "-p", help="A shipped preset with a fleet."),
+    scenario: Optional[Path] = typer.Option(None, "--scenario", "-s", help="A scenario TOML file."),
+    set_: list[str] = typer.Option([], "--set", help="Override a field by dotted path (repeatable)."),
+) -> None:
+    """Fit the fleet utilisation scale and conventional growth on 2024 (see docs/model.md)."""
+    from .calibrate import calibrate as fit
+
+    try:
+        scen = _load(None if scenario else preset, scenario, set_)
+        res = fit(scen)
+    except (ScenarioError, ValueError, KeyError) as exc:
+        raise fail(exc.args[0] if exc.args else str(exc)) from None
+    t = Table(title=f"{scen.name}: calibrated on {res['world_twh']:g} TWh (World data centres, 2024) and an "
+                    f"accelerated-server IT share of {res['accelerated_it_share']:.0%}", title_justify="left")
+    t.add_column("parameter", no_wrap=True)
+    t.add_column("fitted", justify="right")
+    t.add_column("in the scenario", justify="right")
+    cur = {"fleet.utilisation_scale": scen.fleet.utilisation_scale.value,
+           "regions.all.conventional_growth_per_year": getattr(
+               scen.regions.get("all"), "conventional_growth_per_year", None)}
+    for k in ("fleet.utilisation_scale", "regions.all.conventional_growth_per_year"):
+        c = cur[k]
+        c = c.value if hasattr(c, "value") else c
+        t.add_row(k, f"{res[k]:.4g}", "-" if c is None else f"{c:.4g}")
+    console.print(t)
+    console.print(f"2024 outcome: data centres {res['world_twh_2024']:.1f} TWh, AI fleet IT {res['ai_it_twh_2024']:.1f} TWh")
+
+
+@app.command()
 def sensitivity(
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="A shipped preset."),
     scenario: Optional[Path] = typer.Option(None, "--scenario", "-s", help="A scenario TOML file."),
