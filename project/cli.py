@@ -40,12 +40,15 @@ def presets() -> None:
 
     t = Table(title="wattcast presets (data/scenarios)")
     t.add_column("name", style="bold")
-    t.add_column("basis")
+    t.add_column("models")
     t.add_column("years")
     t.add_column("title")
     for n in preset_names():
         s = load_preset(n)
-        t.add_row(n, s.basis, f"{s.start_year}-{s.end_year} (target {s.target_year})", s.title)
+        parts = [k for k, on in (("fleet", s.fleet is not None), ("workloads", bool(s.workloads)),
+                                 ("training", s.training is not None), ("conventional", s.conventional),
+                                 ("policy", bool(s.policy))) if on]
+        t.add_row(n, "+".join(parts), f"{s.start_year}-{s.end_year} (target {s.target_year})", s.title)
     console.print(t)
 
 
