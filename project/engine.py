@@ -506,8 +506,6 @@ def evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int = 
         y = c.years[None, None, :]
         conv = base * (1.0 + g) ** (np.minimum(y, GRID_BASE_YEAR) - CONVENTIONAL_BASE_YEAR) \
             * (1.0 + gp) ** np.maximum(y - GRID_BASE_YEAR, 0)
-        if pol is not None:
-            conv = pol.conventional(conv)
         out["Data Centres|AI"] = energy
         out["Data Centres|Conventional"] = conv
         out["Data Centres"] = energy + conv
@@ -693,8 +691,6 @@ def _intensity(c: Compiled, v: _Values, Y: int) -> np.ndarray:
     obs = c.grid_observed
     if obs is not None and np.isfinite(obs).any():
         path = np.where(np.isfinite(obs)[None], base * np.nan_to_num(obs)[None], path)
-    if c.policy is not None:
-        path = c.policy.intensity(path, c)
     return path
 
 

@@ -212,17 +212,6 @@ class CompiledPolicy:
         onehot[target] = 1.0
         return shares * (1.0 - k) + onehot * k
 
-    def shipments(self, total: np.ndarray, years: np.ndarray) -> np.ndarray:
-        return total
-
-    def conventional(self, conv: np.ndarray) -> np.ndarray:
-        if "facility_standards" not in self.ramps or self.spec["facility_standards"].get("pue_cap") is None:
-            return conv
-        return conv  # conventional load is a facility-level trajectory: PUE caps act on the AI fleet only
-
-    def intensity(self, path: np.ndarray, c) -> np.ndarray:
-        return path
-
     def refresh_lifetime(self) -> tuple[int, float] | None:
         s = self.spec.get("hardware_refresh")
         if s is None:
