@@ -68,16 +68,19 @@ def print_projection(result, console: Console, headline: dict) -> None:
     if "Fleet|Energy" in result.central and share == share:
         console.print(f"Attributed to modelled workloads: {share:.1%} of AI electricity in {y} "
                       f"(the rest is fleet use no modelled workload explains).", highlight=False)
-    r = headline["rank"]
-    console.print(f"[bold]{fmt(headline['twh'])} TWh[/] is {r.sentence}; "
-                  f"{headline['share_of_world']:.2%} of world electricity demand; rank {r.rank} of {r.n_countries + 1}.")
+    r, cy = headline["rank"], headline["comparison_year"]
+    console.print(f"[bold]{fmt(headline['twh'])} TWh[/] in {y} is {r.sentence}; "
+                  f"{headline['share_of_world']:.2%} of world electricity demand in {cy} "
+                  f"({fmt(headline['world_twh'])} TWh); rank {r.rank} of {r.n_countries + 1} against national "
+                  f"demand of {cy} (Our World in Data / Ember).")
     if s.compare_with:
         from .national import country_lookup
 
         parts = []
         for key in s.compare_with:
-            c = country_lookup(key)
-            parts.append(f"{c['country']} {c['twh']:,.1f} TWh ({int(c['year'])}) -> {headline['twh'] / c['twh']:.0%}")
+            c = country_lookup(key, cy)
+            parts.append(f"{c['country']} {c['twh']:,.1f} TWh ({int(c['year'])} demand) -> "
+                         f"{headline['twh'] / c['twh']:.0%}")
         console.print("  compared with: " + "; ".join(parts), highlight=False)
     for w in result.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
