@@ -1,18 +1,24 @@
 """Policy levers: a `[policy]` section of named measures, each off by default.
 
-Every lever has `start_year` and `phase_in_years` (a linear ramp r(y) from 0 in the start
-year to 1 after the phase-in), a documented mechanism and the source of its effect size:
+Every lever has `start_year` and, where it ramps, `phase_in_years` n: the ramp
+r(y) = clip((y - start + 1) / (n + 1), 0, 1) is 1/(n+1) in the start year and 1 from
+start + n on (n = 0: a step in the start year). Mechanisms, units and effect-size sources
+(docs/model.md, "Policy levers"):
 
-| lever | mechanism (applied from the start year, ramped) | effect-size source |
+| lever (settings, range) | mechanism, applied from the start year, ramped | effect-size source |
 |---|---|---|
-| `efficiency_standard` (`min_stars` 1-5) | energy per unit x (mean energy of models rated >= min_stars / mean of all models of the task); 5 equal energy bands per task, AI Energy Score style | the study's per-model rows (data/reference/paper_models.csv) |
-| `right_sizing` (`share_moved`) | multi-purpose share x (1 - share_moved x r): those requests move to task-specific models | the study's Table 3 / Table 2 ratios (workload `multipurpose_ratio`) |
-| `reasoning_default` (`reasoning_share`) | LLM reasoning share -> target | ML.ENERGY v3: reasoning 25x energy per response |
-| `serving_efficiency` (`batching_factor`, `quantisation_factor`, `moe_share`) | energy per unit / (batching x quantisation); LLM MoE share -> target | ML.ENERGY v3: batching 3-5x per token, MoE 3.56x |
-| `clean_power` (`procurement_share`, `siting_share`) | market-based clean share >= procurement_share; siting_share of new installations placed in the lowest-intensity region | policy target (no effect size needed) |
-| `facility_standards` (`pue_cap`, `wue_cap`, number or per region) | PUE and on-site WUE lowered towards the cap | Google fleet PUE 1.09 shows the cap is reachable |
-| `demand_management` (`growth_cap`, `workloads`) | requests per year grow at most growth_cap per year from the start year | policy target |
-| `hardware_refresh` (`lifetime_years`) | accelerators retire at this age from the start year; the compute they provided is replaced by newest-class accelerators | policy target; embodied emissions follow |
+| `efficiency_standard` (`min_stars` 1-5) | energy per unit x k, k = mean energy of the task's models rated >= min_stars / mean of all its models (requests move from models below the rating to the rated ones, equal use assumed); 5 equal energy bands per task (AI Energy Score); a workload is rated against its `task`, else its energy reference, else its id when that is a study task, else text_generation for LLM text | the study's task-specific per-model means (data/reference/paper_models.csv, mean over data sets) |
+| `right_sizing` (`share_moved` 0-1) | multi-purpose share x (1 - share_moved x r): those requests move to task-specific models, whose energy is 1 / multipurpose_ratio of the multi-purpose one | the study's Table 3 / Table 2 ratios (the workload's `multipurpose_ratio`) |
+| `reasoning_default` (`reasoning_share` 0-1) | LLM reasoning share moves to the target (x reasoning_energy_multiplier per request) | ML.ENERGY v3.0: reasoning on 25x energy per response |
+| `serving_efficiency` (`batching_factor` 1-5, `quantisation_factor` 1-1.3, `moe_share` 0-1, `workloads`) | energy per unit / batching_factor for figures measured at batch size 1 (the study's Table 2 references and wattcast measurement records, or the listed `workloads`); energy per unit / quantisation_factor for every workload; LLM mixture-of-experts share moves to the target (x 1/moe_factor) | ML.ENERGY v3.0: batch size cuts energy per token 3-5x; MoE 3.56x less per token. Quantisation: weight-only 4-bit saves 15-23% above a 3-5B-parameter crossover and costs 25-55% below it (hongping-zh, Zenodo 10.5281/zenodo.18900289, 2026, check); lower precision helps only in compute-bound phases (Delavande, Pierrard, Luccioni, arXiv 2601.22362, 2026): at most 1.3x |
+| `clean_power` (`procurement_share` 0-1, `siting_share` 0-1) | market-based clean share >= procurement_share x r (Emissions|Market-based only); siting_share x r of each year's new installations placed in the region with the lowest 2024 grid intensity | policy target (no effect size needed) |
+| `facility_standards` (`pue_cap` 1-3, `wue_cap` 0-10 L/kWh; a number or per region) | PUE and on-site WUE above the cap fall to it (x r) | Google fleet PUE 1.09 (2025) shows the cap is reachable |
+| `demand_management` (`growth_cap` -0.5-5 per year, `workloads`; no phase-in) | requests per year grow at most growth_cap a year from the start year | policy target |
+| `hardware_refresh` (`lifetime_years` 1-15; no phase-in) | from the start year accelerators retire at this age when it is shorter than their class lifetime; the compute (peak TFLOPS) they provided is replaced by newest-class accelerators, and embodied emissions are amortised over the shorter life | policy target; embodied and efficiency follow from the fleet data |
+
+Batching is not applied to LLM per-token figures from ML.ENERGY: they are the benchmark's
+minimum-energy configurations, at the largest batch already, so a further 3-5x would
+count the gain twice (list a workload in `workloads` to apply it anyway).
 
 Demand-side levers change the modelled workloads; the fleet's unattributed use follows
 their relative change by `fleet_response` (default 1: the unmodelled use responds like the
@@ -34,7 +40,7 @@ LEVERS: dict[str, dict[str, tuple[float, float]]] = {
     "efficiency_standard": {"min_stars": (1, 5)},
     "right_sizing": {"share_moved": (0.0, 1.0)},
     "reasoning_default": {"reasoning_share": (0.0, 1.0)},
-    "serving_efficiency": {"batching_factor": (1.0, 10.0), "quantisation_factor": (1.0, 4.0), "moe_share": (0.0, 1.0)},
+    "serving_efficiency": {"batching_factor": (1.0, 5.0), "quantisation_factor": (1.0, 1.3), "moe_share": (0.0, 1.0)},
     "clean_power": {"procurement_share": (0.0, 1.0), "siting_share": (0.0, 1.0)},
     "facility_standards": {"pue_cap": (1.0, 3.0), "wue_cap": (0.0, 10.0)},
     "demand_management": {"growth_cap": (-0.5, 5.0)},
@@ -51,13 +57,13 @@ LABELS = {
     "demand_management": "Demand management",
     "hardware_refresh": "Hardware refresh",
 }
+#: levers that accept a list of workload ids
+WITH_WORKLOADS = {"demand_management", "serving_efficiency"}
+#: levers that act from the start year at once (a phase-in would be ignored, so it is refused)
+NO_PHASE_IN = {"demand_management", "hardware_refresh"}
 DEMAND_SIDE = {"efficiency_standard", "right_sizing", "reasoning_default", "serving_efficiency", "demand_management"}
 #: the study task whose per-model spread rates each kind of workload
 LLM_TASK = "text_generation"
-
-
-class PolicyError(ValueError):
-    pass
 
 
 def validate_policy(policy: dict[str, Any]) -> None:
@@ -70,7 +76,7 @@ def validate_policy(policy: dict[str, Any]) -> None:
             raise ValueError(f"policy.{name}: unknown lever; one of {', '.join(LEVERS)}, fleet_response")
         if not isinstance(spec, dict):
             raise ValueError(f"policy.{name}: expected a table of settings")
-        allowed = {**COMMON, **LEVERS[name], **({"workloads": None} if name == "demand_management" else {})}
+        allowed = {**COMMON, **LEVERS[name], **({"workloads": None} if name in WITH_WORKLOADS else {})}
         for k, val in spec.items():
             if k not in allowed:
                 raise ValueError(f"policy.{name}.{k}: unknown setting; one of {', '.join(allowed)}")
@@ -87,6 +93,9 @@ def validate_policy(policy: dict[str, Any]) -> None:
                     _num(x, f"policy.{name}.{k}.{r}", lo, hi)
                 continue
             _num(val, f"policy.{name}.{k}", lo, hi)
+        if name in NO_PHASE_IN and spec.get("phase_in_years", 0):
+            raise ValueError(f"policy.{name}.phase_in_years: this lever acts in full from start_year; "
+                             "remove phase_in_years")
         if "start_year" not in spec:
             raise ValueError(f"policy.{name}: needs start_year")
         if not (set(spec) & set(LEVERS[name])):
@@ -105,25 +114,28 @@ def _num(x: Any, where: str, lo: float, hi: float) -> float:
 def star_factor(task: str, min_stars: int) -> float:
     """Mean energy of the study's models rated >= `min_stars` over the mean of all models of `task`.
 
-    Ratings follow AI Energy Score: five equal bands of energy per task, 5 stars = the
-    lowest band. Rows: the study's task-specific per-model means (paper_models.csv).
+    Ratings follow AI Energy Score: five equal bands of energy between the task's least
+    and most energy-hungry model, 5 stars = the lowest band. One energy per model: its
+    mean over the task's data sets (task-specific rows of data/reference/paper_models.csv,
+    kWh per 1,000 inferences). 1.0 for a task with fewer than two models.
     """
     from .reference import paper_models
 
     df = paper_models()
-    rows = df[(df["task"] == task)]
-    if "in_paper_table2" in rows.columns and rows["in_paper_table2"].any():
-        rows = rows[rows["in_paper_table2"].astype(bool)]
-    e = rows.groupby("model")["energy_kwh_per_1000"].mean().to_numpy() if "model" in rows.columns else \
-        rows["energy_kwh_per_1000"].to_numpy()
-    if len(e) < 2:
+    rows = df[(df["task"] == task) & (df["setting"] == "task_specific")]
+    e = rows.groupby("model_id")["energy_kwh_per_1000"].mean().to_numpy()
+    if len(e) < 2 or e.max() <= e.min():
         return 1.0
-    lo, hi = e.min(), e.max()
-    if hi <= lo:
-        return 1.0
-    stars = 5 - np.minimum(4, np.floor((e - lo) / (hi - lo) * 5)).astype(int)
+    stars = star_ratings(e)
     keep = e[stars >= int(min_stars)]
-    return float(keep.mean() / e.mean()) if len(keep) else 1.0
+    return float(keep.mean() / e.mean())
+
+
+def star_ratings(energy: np.ndarray) -> np.ndarray:
+    """1-5 stars for energies of one task: five equal bands from min to max, 5 = lowest energy."""
+    lo, hi = float(np.min(energy)), float(np.max(energy))
+    band = np.floor((np.asarray(energy) - lo) / (hi - lo) * 5) if hi > lo else np.zeros(len(energy))
+    return 5 - np.minimum(4, band).astype(int)
 
 
 def _ramp(years: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
@@ -142,6 +154,8 @@ class CompiledPolicy:
     years: np.ndarray
     ramps: dict[str, np.ndarray] = field(default_factory=dict)
     workload_task: dict[str, str | None] = field(default_factory=dict)
+    #: workloads whose per-unit figure was measured at batch size 1 (batching applies)
+    batch_one: set[str] = field(default_factory=set)
     fleet_response: float = 1.0
 
     def active(self, name: str) -> bool:
@@ -161,7 +175,9 @@ class CompiledPolicy:
                 f = f * (1.0 - self.ramps["efficiency_standard"] * (1.0 - k))
         if "serving_efficiency" in self.ramps:
             s = self.spec["serving_efficiency"]
-            div = float(s.get("batching_factor", 1.0)) * float(s.get("quantisation_factor", 1.0))
+            div = float(s.get("quantisation_factor", 1.0))
+            if workload in self.batch_one:
+                div *= float(s.get("batching_factor", 1.0))
             f = f * (1.0 - self.ramps["serving_efficiency"] * (1.0 - 1.0 / div))
         return e * f
 
@@ -230,18 +246,38 @@ def _towards_cap(x: np.ndarray, cap: Any, ramp: np.ndarray) -> np.ndarray:
 
 
 def compile_policy(spec: dict[str, Any], c) -> CompiledPolicy:
-    """Hooks for the engine from a validated `[policy]` table and the compiled scenario."""
+    """Hooks for the engine from a validated `[policy]` table and the compiled scenario.
+
+    Raises ScenarioError when a lever lists a workload the scenario does not have.
+    """
+    from .scenario import ScenarioError
+    from .tasks import TASKS
+
     pol = CompiledPolicy(spec, c.years, fleet_response=float(spec.get("fleet_response", 1.0)))
+    workloads = c.scenario.workloads
     for name, s in spec.items():
         if name in LEVERS:
             pol.ramps[name] = _ramp(c.years, s)
-    for name, w in c.scenario.workloads.items():
-        task = w.task if getattr(w, "task", None) else None
+        if name in WITH_WORKLOADS and isinstance(s, dict) and "workloads" in s:
+            bad = [w for w in s["workloads"] if w not in workloads]
+            if bad:
+                raise ScenarioError(f"policy.{name}.workloads: unknown workload {bad}; the scenario has "
+                                    f"{', '.join(workloads) or 'none'}")
+    for name, w in workloads.items():
+        task = w.task
         if task is None and w.energy is not None and w.energy.reference is not None:
             task = w.energy.reference
+        if task is None and name in TASKS:
+            task = name
         if task is None and w.llm is not None:
             task = LLM_TASK
         pol.workload_task[name] = task
+    serving = spec.get("serving_efficiency") or {}
+    if "workloads" in serving:
+        pol.batch_one = set(serving["workloads"])
+    else:
+        pol.batch_one = {n for n, w in workloads.items()
+                         if w.energy is not None and (w.energy.reference is not None or w.energy.measurements is not None)}
     return pol
 
 

@@ -154,7 +154,8 @@ def vintage_matrix(axes: FleetAxes, lifetime: float, mid_year: bool,
                    refresh: tuple[int, float] | None = None) -> np.ndarray:
     """M[r, y', y] = share[r, y'] x w(y - y') for shipment year y' and scenario year y: (R, Yf, Y).
 
-    `refresh` = (start year, lifetime): from that year on, units retire at the new age.
+    `refresh` = (start year, lifetime): from that year on, units retire at the new age when
+    it is shorter than `lifetime` (a later refresh never brings retired units back).
     """
     yf = axes.years_full
     ys = yf[axes.scen_index]
@@ -165,5 +166,5 @@ def vintage_matrix(axes: FleetAxes, lifetime: float, mid_year: bool,
         start, life2 = refresh
         w2 = survival_weights(life2, len(yf) + 1, mid_year)
         W2 = np.where(age >= 0, w2[np.clip(age, 0, len(w2) - 1)], 0.0)
-        W = np.where(ys[None, :] >= start, np.minimum(W, W2) if life2 < lifetime else W2, W)
+        W = np.where(ys[None, :] >= start, np.minimum(W, W2), W)
     return axes.shares[:, :, None] * W[None, :, :]
