@@ -20,6 +20,8 @@ Batching is not applied to LLM per-token figures from ML.ENERGY: they are the be
 minimum-energy configurations, at the largest batch already, so a further 3-5x would
 count the gain twice (list a workload in `workloads` to apply it anyway).
 
+Every lever table may carry a `source` (text): where its setting comes from.
+
 Demand-side levers change the modelled workloads; the fleet's unattributed use follows
 their relative change by `fleet_response` (default 1: the unmodelled use responds like the
 modelled workloads; 0: the fleet is fixed and only attribution moves).
@@ -78,8 +80,12 @@ def validate_policy(policy: dict[str, Any]) -> None:
             raise ValueError(f"policy.{name}: expected a table of settings")
         allowed = {**COMMON, **LEVERS[name], **({"workloads": None} if name in WITH_WORKLOADS else {})}
         for k, val in spec.items():
+            if k == "source":
+                if not isinstance(val, str) or len(val) > 1000:
+                    raise ValueError(f"policy.{name}.source: expected text of at most 1,000 characters")
+                continue
             if k not in allowed:
-                raise ValueError(f"policy.{name}.{k}: unknown setting; one of {', '.join(allowed)}")
+                raise ValueError(f"policy.{name}.{k}: unknown setting; one of {', '.join(allowed)}, source")
             if k == "workloads":
                 if not isinstance(val, list) or not all(isinstance(x, str) for x in val):
                     raise ValueError(f"policy.{name}.workloads: expected a list of workload names")

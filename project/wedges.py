@@ -176,7 +176,7 @@ def lever_wedges(baseline: Scenario, policy: Scenario, variables: Sequence[str] 
         values = {frozenset(S): runner.run(frozenset(S))
                   for size in range(len(movers) + 1) for S in combinations(movers, size)}
         phi = shapley(values, movers)
-        V, Rw, Y = len(variables), len(regions), len(years)
+        Rw, Y = len(regions), len(years)
         present = np.isfinite(values[frozenset(movers)]).all(axis=(1, 2)) & np.isfinite(values[frozenset()]).all(axis=(1, 2))
         parts = []
         for p in movers:
@@ -192,21 +192,24 @@ def lever_wedges(baseline: Scenario, policy: Scenario, variables: Sequence[str] 
                 "unit": np.repeat([unit_of(v) for v in vs], Rw * Y),
             }))
         df = pd.concat(parts, ignore_index=True)[list(cols)]
-        del V
     df.attrs.update({"baseline": baseline.name, "policy": policy.name, "players": movers})
     return df
 
 
-def wedge_table(wedges: pd.DataFrame, scenario: str | None = None) -> pd.DataFrame:
-    """Wedges as result rows (scenario, variable, region, unit, year, stat, value) with
-    `Wedge|<variable>|<label>` names and stat `central`, ready to stack under a result table."""
-    out = pd.DataFrame({
+def wedge_table(wedges: pd.DataFrame, scenario: str | None = None, model: str | None = None) -> pd.DataFrame:
+    """Wedges as IAMC rows (model, scenario, region, variable, unit, year, value) named
+    `Wedge|<variable>|<label>`, to stack under the policy scenario's export (central run:
+    no percentile suffix). `scenario` defaults to the policy scenario, `model` to the export's."""
+    if model is None:
+        from .export import model_name
+
+        model = model_name()
+    return pd.DataFrame({
+        "model": model,
         "scenario": scenario or wedges.attrs.get("policy", ""),
-        "variable": WEDGE_PREFIX + wedges["variable"] + "|" + wedges["label"],
-        "region": wedges["region"],
-        "unit": wedges["unit"],
-        "year": wedges["year"].astype(int),
-        "stat": "central",
-        "value": wedges["value"].astype(float),
+        "region": wedges["region"].astype(str).to_numpy(),
+        "variable": (WEDGE_PREFIX + wedges["variable"] + "|" + wedges["label"]).to_numpy(),
+        "unit": wedges["unit"].astype(str).to_numpy(),
+        "year": wedges["year"].astype(int).to_numpy(),
+        "value": wedges["value"].astype(float).to_numpy(),
     })
-    return out.reset_index(drop=True)
