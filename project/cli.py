@@ -34,22 +34,44 @@ def fail(message: str) -> typer.Exit:
 
 
 @app.command()
-def presets() -> None:
-    """List the shipped scenario presets."""
+def presets(
+    format_: Optional[str] = typer.Option(
+        None, "--format", "-f", help="table, tsv or json (default: table on a terminal, tsv in a pipe)."),
+) -> None:
+    """List the shipped scenario presets (names are never shortened, whatever the width)."""
+    import json
+
     from .scenario import load_preset, preset_names
 
-    t = Table(title="wattcast presets (data/scenarios)")
-    t.add_column("name", style="bold")
-    t.add_column("models")
-    t.add_column("years")
-    t.add_column("title")
+    fmt = format_ or ("table" if console.is_terminal else "tsv")
+    if fmt not in ("table", "tsv", "json"):
+        raise fail(f"--format: {fmt!r} is not one of table, tsv, json")
+    rows = []
     for n in preset_names():
         s = load_preset(n)
         parts = [k for k, on in (("fleet", s.fleet is not None), ("workloads", bool(s.workloads)),
                                  ("training", s.training is not None), ("conventional", s.conventional),
                                  ("policy", bool(s.policy))) if on]
-        t.add_row(n, "+".join(parts), f"{s.start_year}-{s.end_year} (target {s.target_year})", s.title)
-    console.print(t)
+        rows.append({"name": n, "models": "+".join(parts), "start_year": s.start_year, "end_year": s.end_year,
+                     "target_year": s.target_year, "title": s.title})
+    if fmt == "json":
+        typer.echo(json.dumps(rows, indent=1))
+    elif fmt == "tsv":
+        for r in rows:  # one line per preset, tabs: name models years title (no tabs or newlines inside)
+            cells = [r["name"], r["models"], f"{r['start_year']}-{r['end_year']}", " ".join(r["title"].split())]
+            typer.echo("\t".join(cells))
+    else:
+        narrow = console.width < 100  # names first: drop the middle columns rather than cut a name
+        t = Table(title="wattcast presets (data/scenarios)")
+        t.add_column("name", style="bold", no_wrap=True, min_width=max(len(r["name"]) for r in rows))
+        if not narrow:
+            t.add_column("models")
+            t.add_column("years")
+        t.add_column("title")
+        for r in rows:
+            mid = [] if narrow else [r["models"], f"{r['start_year']}-{r['end_year']} (target {r['target_year']})"]
+            t.add_row(r["name"], *mid, r["title"])
+        console.print(t)
 
 
 def _load(preset: Optional[str], scenario: Optional[Path], overrides: list[str]):
@@ -84,42 +106,66 @@ def project(
     measurements: Optional[Path] = typer.Option(
         None, "--measurements", "-m", help="A folder or file of wattcast measurement records: use them as per-task energy."
     ),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the result table (.csv, .parquet, .xlsx, .json)."),
+    allow_fake: bool = typer.Option(False, "--allow-fake", help="With --measurements: also use fake-backend records (invented energy)."),
+    allow_cpu: bool = typer.Option(False, "--allow-cpu", help="With --measurements: also use records measured on a CPU."),
+    allow_random_init: bool = typer.Option(False, "--allow-random-init", help="With --measurements: also use random-init models' records."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Write the result as an IAMC table (.csv, .parquet, .xlsx, .json; pyam reads them)."),
+    layout: str = typer.Option("long", "--layout", help="long (a row per year) or wide (a column per year) for --out."),
+    format_: str = typer.Option("table", "--format", "-f", help="table (default) or json (summary and data) on stdout."),
 ) -> None:
     """Project yearly TWh, Mt CO2e and water for a preset or scenario file."""
     from .compare import headline
     from .engine import run_projection, with_measured_energy
-    from .export import ExportError, export_format, write_result
+    from .export import LAYOUTS, ExportError, check_output_path, write_result
     try:
+        if format_ not in ("table", "json"):
+            raise ScenarioError(f"--format: {format_!r} is not one of table, json")
         if (preset is None) == (scenario is None):
             raise ScenarioError("give exactly one of --preset NAME or --scenario FILE")
         if samples < 0:
             raise ScenarioError(f"--samples: must be >= 0, got {samples}")
         if samples > 5_000_000:
             raise ScenarioError(f"--samples: at most 5,000,000, got {samples}")
-        if out is not None:
-            export_format(out)
-            if not out.parent.exists():
-                raise ExportError(f"--out {out}: folder {out.parent} does not exist")
+        if layout not in LAYOUTS:
+            raise ScenarioError(f"--layout: {layout!r} is not one of {', '.join(LAYOUTS)}")
+        if out is not None:  # before any computing: a bad path costs nothing
+            try:
+                check_output_path(out)
+            except ExportError as exc:
+                raise ExportError(f"--out {exc.args[0]}") from None
         scen = _load(preset, scenario, set_)
         table = None
         if measurements is not None:
-            from .measurements import task_energy_from_records
+            from .measurements import Rules, select_measurements
 
-            table = task_energy_from_records(measurements)
+            chosen = select_measurements(measurements, Rules(allow_fake, allow_cpu, allow_random_init))
+            for line in chosen.lines():  # which records were used, and why the others were not
+                err.print(line, highlight=False, markup=False, soft_wrap=True)
+            table = chosen.table
             scen, switched = with_measured_energy(scen, table)
+        elif allow_fake or allow_cpu or allow_random_init:
+            raise ScenarioError("--allow-fake, --allow-cpu and --allow-random-init need --measurements")
             err.print(f"measured energy used for: {', '.join(switched) or '(no matching task)'}")
         result = run_projection(scen, samples=samples, seed=seed, measurements=table)
         if out is not None:
-            write_result(result, out)
+            try:
+                write_result(result, out, layout=layout)
+            except OSError as exc:
+                raise ExportError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
     except (ScenarioError, ExportError, ValueError, KeyError) as exc:
         raise fail(exc.args[0] if exc.args else str(exc)) from None
 
-    from .cli_report import print_projection
+    from .cli_report import print_projection, projection_json
 
-    print_projection(result, console, headline(result))
+    if format_ == "json":
+        typer.echo(projection_json(result, headline(result)))
+    else:
+        # in a pipe, a wide console: rich would otherwise cut labels to $COLUMNS (80 by default)
+        print_projection(result, console if console.is_terminal else Console(width=max(console.width, 160)),
+                         headline(result))
     if out is not None:
-        console.print(f"wrote {out}")
+        err.print(f"wrote {out}")
 
 
 @app.command()

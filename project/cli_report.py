@@ -97,3 +97,33 @@ def print_projection(result, console: Console, headline: dict) -> None:
     if result.percentiles:
         console.print(f"Monte Carlo: {result.samples:,} samples, seed {result.seed}; median shown, 90% range in "
                       f"brackets.", highlight=False)
+
+
+def projection_json(result, headline: dict) -> str:
+    """`wattcast project --format json`: the summary (target year, World) and the IAMC data.
+
+    Keys: scenario, title, meta (as the export's meta sheet), headline (TWh/yr, Mt CO2-equiv/yr,
+    million m3/yr; the median when sampled; national comparison with its demand year),
+    compared_with, warnings, data (IAMC long records, as `wattcast project --out x.json`).
+    """
+    import json
+
+    from .export import json_records, iamc_table, meta_table
+    from .national import country_lookup
+
+    r, cy = headline["rank"], headline["comparison_year"]
+    head = {k: headline[k] for k in ("year", "twh", "mt_co2e", "water_billion_l", "share_of_world", "households",
+                                     "comparison_year", "world_twh") if k in headline}
+    head.update({k: v for k, v in headline.items() if k.startswith(("twh_p", "mt_co2e_p"))})
+    head["rank"] = {"rank": r.rank, "of": r.n_countries + 1, "demand_year": r.year,
+                    "nearest_country": str(r.nearest["country"]), "nearest_iso3": str(r.nearest["iso_code"]),
+                    "nearest_twh": float(r.nearest["twh"]), "nearest_year": int(r.nearest["year"])}
+    compared = []
+    for key in result.scenario.compare_with:
+        c = country_lookup(key, cy)
+        compared.append({"country": str(c["country"]), "iso3": str(c["iso_code"]), "twh": float(c["twh"]),
+                         "year": int(c["year"]), "ratio": headline["twh"] / float(c["twh"])})
+    doc = {"scenario": result.scenario.name, "title": result.scenario.title,
+           "meta": json_records(meta_table(result))[0], "headline": head, "compared_with": compared,
+           "warnings": list(result.warnings), "data": json_records(iamc_table(result))}
+    return json.dumps(doc, indent=1, allow_nan=False, default=float)
