@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,15 @@ from pydantic import (
 
 from measure.errors import MeasureError
 from project.tasks import TASK_IDS
+
+#: version of what a measurement window measures (inputs, window rules, energy accounting);
+#: bump it when a change makes new records incomparable with old ones. The store refuses to
+#: mix versions (measure/store.py). Records from before versioning count as version 0.
+PROTOCOL_VERSION = 1
+#: most trials one campaign may expand to (a grid is counted before it is expanded)
+MAX_TRIALS = 10_000
+#: numpy's seed range (the inputs are drawn with numpy and torch from this seed)
+MAX_SEED = 2**32 - 1
 
 Backend = Literal["auto", "nvml", "codecarbon", "nvml+codecarbon", "fake"]
 Dtype = Literal["float32", "float16", "bfloat16"]
@@ -73,7 +83,7 @@ class MeasureConfig(BaseModel):
     n_inferences: int = Field(1000, ge=1, description="inferences (finetune: training samples) per window")
     warmup: int = Field(0, ge=0, description="inferences run before the first window")
     repeats: int = Field(10, ge=1, description="windows per trial (the study ran 10)")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the inputs and random-init weights")
     backend: Backend = Field("auto", description="auto = nvml+codecarbon on cuda, codecarbon on cpu")
     whole_node: bool = Field(False, description="sum every GPU of the node, as the study's codecarbon did")
     idle_baseline_s: float = Field(0.0, ge=0, description="seconds of idle draw measured first; 0 = none")
@@ -120,11 +130,17 @@ class MeasureConfig(BaseModel):
 
 
 def format_validation_error(err: ValidationError, source: str) -> str:
+    """One line naming the source, the field, what is wrong and the value given."""
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"]) or "(config)"
     msg = first["msg"].removeprefix("Value error, ")
+    got = ""
+    if first["type"] not in ("missing", "extra_forbidden") and "input" in first \
+            and not isinstance(first["input"], dict):
+        shown = repr(first["input"])
+        got = f", got {shown[:57] + '...' if len(shown) > 60 else shown}"
     more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
-    return f"{source}: field '{loc}': {msg}{more}"
+    return f"{source}: field '{loc}': {msg}{got}{more}"
 
 
 def make_config(source: str = "config", **fields: Any) -> MeasureConfig:
@@ -178,12 +194,32 @@ class Campaign(BaseModel):
     source: str
 
 
-def load_campaign(path: Path | str, overrides: dict[str, Any] | None = None) -> Campaign:
+def _grid_size(grids: list[Any], source: str) -> int:
+    """Trials the ``[[grid]]`` tables expand to, counted without expanding them."""
+    if not isinstance(grids, list) or not grids:
+        if isinstance(grids, dict):
+            raise MeasureError("'grid' must be written [[grid]] (an array of tables), not [grid]", source)
+        raise MeasureError("needs at least one [[grid]] table with task and model", source)
+    total = 0
+    for gi, grid in enumerate(grids):
+        if not isinstance(grid, dict):
+            raise MeasureError(f"'grid' item #{gi + 1} is {type(grid).__name__} {grid!r:.40}; each "
+                               "[[grid]] must be a table with task and model", source)
+        for k, v in grid.items():
+            if isinstance(v, list) and not v:
+                raise MeasureError(f"[[grid]] #{gi + 1}: '{k}' is an empty list (no trials)", source)
+        total += math.prod(len(v) if isinstance(v, list) else 1 for v in grid.values())
+    return total
+
+
+def load_campaign(path: Path | str, overrides: dict[str, Any] | None = None,
+                  max_trials: int = MAX_TRIALS) -> Campaign:
     """Expand a campaign TOML into its trials.
 
     ``name`` (str), optional ``preset`` (a preset name whose defaults come first),
     ``[defaults]`` (any MeasureConfig field), and one or more ``[[grid]]`` tables whose
-    list values are crossed (tasks x models x batch sizes x precisions ...).
+    list values are crossed (tasks x models x batch sizes x precisions ...). A grid that
+    would expand to more than ``max_trials`` trials is refused before it is expanded.
     """
     p = Path(path)
     doc = read_toml(p)
@@ -193,12 +229,20 @@ def load_campaign(path: Path | str, overrides: dict[str, Any] | None = None) -> 
                            "defaults, [[grid]]", str(p))
     name = doc.get("name") or p.stem
     if not isinstance(name, str):
-        raise MeasureError("field 'name' must be a string", str(p))
-    base: dict[str, Any] = preset_defaults(doc["preset"]) if doc.get("preset") else {}
-    base = _merge(base, doc.get("defaults", {}))
+        raise MeasureError(f"field 'name' must be a string, got {name!r:.40}", str(p))
+    preset = doc.get("preset")
+    if preset is not None and not isinstance(preset, str):
+        raise MeasureError(f"field 'preset' must be a preset name, got {preset!r:.40}", str(p))
+    defaults = doc.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise MeasureError(f"'defaults' must be a table ([defaults]), got {defaults!r:.40}", str(p))
     grids = doc.get("grid")
-    if not grids or not isinstance(grids, list):
-        raise MeasureError("needs at least one [[grid]] table with task and model", str(p))
+    n = _grid_size(grids, str(p))
+    if n > max_trials:
+        raise MeasureError(f"the [[grid]] tables expand to {n:,} trials; the limit is {max_trials:,}: "
+                           "split the campaign into several files", str(p))
+    base: dict[str, Any] = preset_defaults(preset) if preset else {}
+    base = _merge(base, defaults)
     trials: list[MeasureConfig] = []
     seen: set[str] = set()
     for gi, grid in enumerate(grids):

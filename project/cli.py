@@ -144,9 +144,9 @@ def project(
                 err.print(line, highlight=False, markup=False, soft_wrap=True)
             table = chosen.table
             scen, switched = with_measured_energy(scen, table)
+            err.print(f"measured energy used for: {', '.join(switched) or '(no matching task)'}")
         elif allow_fake or allow_cpu or allow_random_init:
             raise ScenarioError("--allow-fake, --allow-cpu and --allow-random-init need --measurements")
-            err.print(f"measured energy used for: {', '.join(switched) or '(no matching task)'}")
         result = run_projection(scen, samples=samples, seed=seed, measurements=table)
         if out is not None:
             try:

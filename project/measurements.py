@@ -1,138 +1,293 @@
 """Measurement records -> per-task energy distributions for the projection.
 
 Reads the records that ``wattcast measure`` / ``wattcast campaign`` write (``records.jsonl``
-and ``records.parquet``, schema in docs/architecture.md) by column name. Never imports
-torch. Only ``status == "ok"`` and ``phase == "inference"`` records count.
+and ``records.parquet``) and measurement tables (CSV), all through ``project.records`` (one
+validator: a line the store would refuse is refused here too, naming its file and line).
+Never imports torch.
+
+Which records the projection may use (:class:`Rules`; issue 13): by default only ``ok``
+inference records without a failure flag, from a real energy reading (not the ``fake``
+backend) on an accelerator (not a CPU run) with pretrained weights. Fake, CPU and
+random-init records are used only when explicitly allowed, and the output then says so.
+Within a task only comparable records are pooled: the same boundary (which components the
+energy counts), batch size and dtype; the largest such group is used and the others are
+listed as left out. :meth:`MeasuredEnergy.lines` says which records were used and why
+the others were not.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
+from project.records import RecordError, read_records, validate_record
 from project.tasks import TASK_IDS
 
-REQUIRED_COLUMNS = ("task", "model", "status", "phase", "energy_kwh_per_inference")
 OUTPUT_COLUMNS = ["task", "kwh_per_inference_mean", "kwh_per_inference_std", "n_records",
                   "n_models", "source"]
+#: flags that mean the window's number is not a measurement (measure/window.py, backends.py)
+FAILURE_FLAGS = ("counter-wrapped", "counter-reset", "short-window")
+FAILURE_FLAG_PREFIX = "failed:"
+#: GPU energy read from the hardware (NVML's energy counter, or its power integrated over time)
+REAL_GPU_METHODS = ("counter", "integrated-power")
+#: the study's protocol: preferred when two comparable groups of a task are equally large
+STUDY_BATCH, STUDY_DTYPE = 1, "float32"
+NOT_STATED = "not stated"
 
 
-class _RecordsError(ValueError):
-    """A bad measurements file, with a message naming it."""
+@dataclass(frozen=True)
+class Rules:
+    """What the projection may use beyond real, pretrained accelerator measurements."""
+
+    allow_fake: bool = False  # the fake backend's invented energy (tests and demos only)
+    allow_cpu: bool = False  # CPU runs (not representative of serving hardware)
+    allow_random_init: bool = False  # random-init weights (the runtime of a real model, not its outputs)
+
+    def options(self) -> list[str]:
+        return [o for o, on in (("--allow-fake", self.allow_fake), ("--allow-cpu", self.allow_cpu),
+                                ("--allow-random-init", self.allow_random_init)) if on]
 
 
-def _read_jsonl(p: Path) -> pd.DataFrame:
-    rows: list[dict[str, Any]] = []
-    lines = p.read_bytes().split(b"\n")
-    # a final line without newline is a write torn by a kill: not a record yet
-    for i, line in enumerate(lines[:-1], 1):
-        if not line.strip():
-            continue
+def _flags(rec: Mapping[str, Any]) -> list[str]:
+    f = rec.get("flags")
+    if isinstance(f, np.ndarray):
+        f = f.tolist()
+    return list(f) if isinstance(f, (list, tuple)) else []
+
+
+def _stated(v: Any) -> bool:
+    return v is not None and not (isinstance(v, float) and np.isnan(v)) and v != ""
+
+
+def is_fake(rec: Mapping[str, Any]) -> bool:
+    b = rec.get("backend")
+    return "fake-energy" in _flags(rec) or (_stated(b) and "fake" in str(b).split("+"))
+
+
+def is_cpu(rec: Mapping[str, Any]) -> bool:
+    return rec.get("device") == "cpu" or "cpu-run" in _flags(rec)
+
+
+def is_random_init(rec: Mapping[str, Any]) -> bool:
+    return rec.get("weights") == "random-init" or "random-init" in _flags(rec)
+
+
+def exclusion(rec: Mapping[str, Any], rules: Rules = Rules(), phase: str = "inference") -> str | None:
+    """Why the projection leaves this record out, or None if it may use it."""
+    if rec.get("status") != "ok":
+        return f"status {rec.get('status')}"
+    if rec.get("phase") != phase:
+        return f"phase {rec.get('phase')} (only {phase} records count here)"
+    bad = [f for f in _flags(rec) if f in FAILURE_FLAGS or f.startswith(FAILURE_FLAG_PREFIX)]
+    if bad:
+        return f"failure flag {', '.join(bad)}"
+    fake, cpu = is_fake(rec), is_cpu(rec)
+    if fake and not rules.allow_fake:
+        return "fake energy backend: invented numbers (--allow-fake to use)"
+    if cpu and not rules.allow_cpu:
+        return "measured on a CPU (--allow-cpu to use)"
+    gm = rec.get("gpu_method")
+    if not fake and not cpu and _stated(gm) and gm not in REAL_GPU_METHODS:
+        return f"GPU energy by {gm!r}, not a hardware reading"
+    if is_random_init(rec) and not rules.allow_random_init:
+        return "random-init weights (--allow-random-init to use)"
+    return None
+
+
+def _whole_node(rec: Mapping[str, Any]) -> bool:
+    cfg = rec.get("config")
+    if isinstance(cfg, str):
         try:
-            rec = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise _RecordsError(f"{p}: line {i} is not a JSON record (corrupt measurements file)") from None
-        if not isinstance(rec, dict):
-            raise _RecordsError(f"{p}: line {i} is not a JSON object")
-        rows.append(rec)
-    return pd.DataFrame(rows)
+            cfg = json.loads(cfg)
+        except json.JSONDecodeError:
+            cfg = None
+    return "idle-gpus-included" in _flags(rec) or (isinstance(cfg, dict) and bool(cfg.get("whole_node")))
 
 
-def _read_file(p: Path) -> pd.DataFrame:
-    try:
-        if p.suffix == ".parquet":
-            return pd.read_parquet(p)
-        if p.suffix in (".jsonl", ".json"):
-            return _read_jsonl(p)
-        if p.suffix == ".csv":
-            return pd.read_csv(p)
-    except _RecordsError:
-        raise
-    except Exception as e:  # pyarrow / parser errors: a corrupt file
-        raise ValueError(f"{p}: cannot read measurements ({type(e).__name__}: {e})") from None
-    raise ValueError(f"{p}: unsupported measurements file (expected .jsonl, .parquet or .csv)")
+def boundary(rec: Mapping[str, Any]) -> str:
+    """What the energy counts: the components measured (``gpu+cpu+ram``, ``gpu``, ...), and
+    whether every GPU of the node was summed; a table's ``boundary`` column as written."""
+    if _stated(rec.get("boundary")):
+        return str(rec["boundary"])
+    parts = [c for c in ("gpu", "cpu", "ram") if _stated(rec.get(f"{c}_method")) and rec[f"{c}_method"] != "none"]
+    if not parts:
+        return NOT_STATED
+    return "+".join(parts) + (" (all GPUs of the node)" if _whole_node(rec) else "")
+
+
+def comparable_key(rec: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(boundary, batch size, dtype): records pool only when these agree."""
+    b = rec.get("batch_size")
+    d = rec.get("dtype")
+    return (boundary(rec), str(int(b)) if _stated(b) else NOT_STATED, str(d) if _stated(d) else NOT_STATED)
+
+
+def describe_key(key: tuple[str, str, str]) -> str:
+    """"batch 1, float32, boundary gpu+cpu+ram"; unstated parts named as such."""
+    b, (batch, dtype) = key[0], key[1:]
+    parts = [f"batch {batch}" if batch != NOT_STATED else None, dtype if dtype != NOT_STATED else None,
+             f"boundary {b}" if b != NOT_STATED else None]
+    missing = [n for n, v in zip(("batch", "dtype", "boundary"), parts) if v is None]
+    return ", ".join([v for v in parts if v] + ([f"{'/'.join(missing)} not stated"] if missing else []))
+
+
+def _group_order(item: tuple[tuple[str, str, str], int]) -> tuple:
+    key, n = item
+    return (-n, key[1] != str(STUDY_BATCH), key[2] != STUDY_DTYPE, key)
+
+
+@dataclass
+class MeasuredEnergy:
+    """The per-task energy the projection takes, and the account of which records made it."""
+
+    table: pd.DataFrame  # OUTPUT_COLUMNS, one row per task
+    used: pd.DataFrame  # the records pooled
+    left_out: pd.DataFrame  # where, task, model, reason
+    rules: Rules = field(default_factory=Rules)
+    label: str = "records"
+
+    def lines(self) -> list[str]:
+        """Plain-text account: what was used per task, what was left out and why."""
+        n_all = len(self.used) + len(self.left_out)
+        out = [f"measurements: {len(self.used)} of {n_all} record(s) used ({self.label})"]
+        for row in self.table.to_dict("records"):
+            out.append(f"  used for {row['task']}: {row['n_records']} record(s) of {row['n_models']} "
+                       f"model(s); {row['source']}")
+        if len(self.left_out):
+            g = self.left_out.groupby("reason", sort=False)
+            for reason, part in sorted(g, key=lambda kv: -len(kv[1])):
+                tasks = ", ".join(sorted(set(part["task"].astype(str))))
+                out.append(f"  left out {len(part)}: {reason} [{tasks}]")
+        return out
+
+
+def _source_text(g: pd.DataFrame, key: tuple[str, str, str], rules: Rules) -> str:
+    """What the pooled records are: backends; weights; devices; batch, dtype, boundary."""
+    stated, missing = [], []
+    for col, name in (("backend", "backend"), ("weights", "weights"), ("device_name", "device")):
+        v = sorted({str(x) for x in g[col] if _stated(x)}) if col in g else []
+        if col == "device_name" and not v and "device" in g:
+            v = sorted({str(x) for x in g["device"] if _stated(x)})
+        (stated.append(", ".join(v)) if v else missing.append(name))
+    text = "measured: " + "; ".join(stated + [describe_key(key)])
+    if missing:
+        text += f"; {'/'.join(missing)} not stated"
+    admitted = []
+    recs = g.to_dict("records")
+    if rules.allow_fake and any(is_fake(r) for r in recs):
+        admitted.append("FAKE energy (--allow-fake)")
+    if rules.allow_cpu and any(is_cpu(r) for r in recs):
+        admitted.append("CPU records (--allow-cpu)")
+    if rules.allow_random_init and any(is_random_init(r) for r in recs):
+        admitted.append("random-init weights (--allow-random-init)")
+    return text + (" | includes " + "; ".join(admitted) if admitted else "")
+
+
+def _records(path_or_df: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    if isinstance(path_or_df, pd.DataFrame):
+        df = path_or_df.reset_index(drop=True)
+        if "where" not in df.columns:  # not from read_records: check each row as the store would
+            rows = []
+            for i, r in enumerate(df.to_dict("records"), 1):
+                rec = validate_record(r, f"records row {i}")
+                rec["where"] = f"records row {i}"
+                rows.append(rec)
+            df = pd.DataFrame(rows)
+        return df, "records"
+    return load_records(path_or_df), str(path_or_df)
 
 
 def load_records(path: str | Path) -> pd.DataFrame:
-    """All records under a directory (recursively) or in one file.
+    """Every record under a directory (recursively) or in one file, each checked.
 
-    In a directory, each store's ``records.jsonl`` is the source of truth; its
-    ``records.parquet`` is read only where no JSONL sits beside it. Duplicates of
-    ``(trial_key, repeat_index)`` (the same store read twice) are dropped.
+    Raises ``ValueError`` (a :class:`~project.records.RecordError`) naming the file and line
+    of the first invalid record, or saying the path is missing or holds no records.
     """
-    p = Path(path)
-    if not p.exists():
-        raise ValueError(f"{p}: measurements path does not exist")
-    if p.is_file():
-        frames = [_read_file(p)]
-    else:
-        files = sorted(p.rglob("*.jsonl"))
-        jsonl_dirs = {f.parent for f in files}
-        files += [f for f in sorted(p.rglob("*.parquet")) if f.parent not in jsonl_dirs]
-        if not files:
-            raise ValueError(f"{p}: no measurement records (*.jsonl or *.parquet) found")
-        frames = [_read_file(f) for f in files]
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        raise ValueError(f"{p}: measurement files hold no records")
-    df = pd.concat(frames, ignore_index=True)
-    if {"trial_key", "repeat_index"} <= set(df.columns):
-        df = df.drop_duplicates(subset=["trial_key", "repeat_index"], keep="first")
-    return df.reset_index(drop=True)
+    df, problems = read_records(path)
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise RecordError(problems[0] + more)
+    if df.empty:
+        raise RecordError("measurement files hold no records", str(path))
+    return df
 
 
-def task_energy_from_records(path_or_df: str | Path | pd.DataFrame) -> pd.DataFrame:
-    """Per-task energy distribution (kWh per inference) from measurement records.
+def select_measurements(path_or_df: str | Path | pd.DataFrame, rules: Rules = Rules(),
+                        require_usable: bool = True) -> MeasuredEnergy:
+    """The records the projection may use, pooled per task (see the module docstring).
 
-    Returns one row per task with columns ``task, kwh_per_inference_mean,
-    kwh_per_inference_std, n_records, n_models, source``. The mean and the sample standard
-    deviation (ddof=1; 0 for a single record) pool every ok inference record of the task,
-    as the study pooled its runs (reference/README.md, "Recomputation rule"). ``source``
-    says ``measured: <backends>; <weights>``. Raises ``ValueError`` with a clear message for a
-    missing, empty or corrupt path, or for records lacking required columns.
+    Returns a :class:`MeasuredEnergy`: ``table`` has one row per task with columns
+    ``task, kwh_per_inference_mean, kwh_per_inference_std`` (sample std, ddof=1; 0 for one
+    record)``, n_records, n_models, source``; ``source`` names backends, weights, devices,
+    batch, dtype and boundary, and any record admitted by an ``allow_*`` rule. Raises
+    ``ValueError`` for an invalid record, or (with ``require_usable``) when no record is
+    usable, saying why the records were left out.
     """
-    df = path_or_df.copy() if isinstance(path_or_df, pd.DataFrame) else load_records(path_or_df)
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"measurement records lack column(s): {', '.join(missing)}")
-    ok = df[(df["status"] == "ok") & (df["phase"] == "inference")].copy()
-    ok["energy_kwh_per_inference"] = pd.to_numeric(ok["energy_kwh_per_inference"], errors="coerce")
-    ok = ok[np.isfinite(ok["energy_kwh_per_inference"])]
-    unknown = sorted(set(ok["task"]) - set(TASK_IDS))
-    if unknown:
-        raise ValueError(f"measurement records name unknown task(s): {', '.join(map(str, unknown))}")
-    if ok.empty:
-        raise ValueError("no usable measurement records (need status ok and phase inference)")
-    rows = []
+    df, label = _records(path_or_df)
+    if df.empty:
+        raise RecordError("no measurement records", label)
+    reasons = [exclusion(r, rules) for r in df.to_dict("records")]
+    df = df.assign(_reason=reasons)
+    left = [df[df["_reason"].notna()]]
+    ok = df[df["_reason"].isna()]
+    used_parts, rows = [], []
     for task in [t for t in TASK_IDS if t in set(ok["task"])]:
         g = ok[ok["task"] == task]
-        x = g["energy_kwh_per_inference"].to_numpy(dtype=float)
-        backends = sorted(set(g["backend"].astype(str))) if "backend" in g else []
-        weights = sorted(set(g["weights"].astype(str))) if "weights" in g else []
+        keys = [comparable_key(r) for r in g.to_dict("records")]
+        counts: dict[tuple[str, str, str], int] = {}
+        for k in keys:
+            counts[k] = counts.get(k, 0) + 1
+        chosen = sorted(counts.items(), key=_group_order)[0][0]
+        mask = np.array([k == chosen for k in keys])
+        pooled = g[mask]
+        others = g[~mask].copy()
+        if len(others):
+            others["_reason"] = [f"not comparable with the pooled {task} records ({describe_key(chosen)}): "
+                                 f"{describe_key(k)}" for k, m in zip(keys, mask) if not m]
+            left.append(others)
+        used_parts.append(pooled)
+        x = pooled["energy_kwh_per_inference"].to_numpy(dtype=float)
         rows.append({
             "task": task,
             "kwh_per_inference_mean": float(x.mean()),
             "kwh_per_inference_std": float(x.std(ddof=1)) if len(x) > 1 else 0.0,
             "n_records": int(len(x)),
-            "n_models": int(g["model"].nunique()),
-            "source": "measured: " + ", ".join(backends or ["unknown backend"])
-                      + "; " + ", ".join(weights or ["unknown weights"]),
+            "n_models": int(pooled["model"].nunique()),
+            "source": _source_text(pooled, chosen, rules),
         })
-    return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
+    left_df = pd.concat(left, ignore_index=True)
+    left_out = pd.DataFrame({
+        "where": left_df.get("where", pd.Series([""] * len(left_df))).astype(str),
+        "task": left_df["task"].astype(str), "model": left_df["model"].astype(str),
+        "reason": left_df["_reason"].astype(str),
+    })
+    if "row" in left_df.columns:  # a measurement table: keep its row numbers
+        left_out["row"] = left_df["row"].to_numpy()
+    if not rows and require_usable:
+        counts = left_out["reason"].value_counts()
+        why = "; ".join(f"{n} {r}" for r, n in counts.items()) or "no records"
+        raise RecordError(f"no usable measurement records: {why}", label)
+    used = pd.concat(used_parts, ignore_index=True).drop(columns="_reason") if used_parts else df.iloc[:0]
+    return MeasuredEnergy(pd.DataFrame(rows, columns=OUTPUT_COLUMNS), used, left_out, rules, label)
 
 
-def finetune_energy_from_records(path_or_df: str | Path | pd.DataFrame) -> pd.DataFrame:
-    """Per-(task, model) fine-tuning energy per training sample (kWh), from finetune records."""
-    df = path_or_df.copy() if isinstance(path_or_df, pd.DataFrame) else load_records(path_or_df)
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"measurement records lack column(s): {', '.join(missing)}")
-    ft = df[(df["status"] == "ok") & (df["phase"] == "finetune")]
+def task_energy_from_records(path_or_df: str | Path | pd.DataFrame, rules: Rules = Rules()) -> pd.DataFrame:
+    """Per-task energy distribution (kWh per inference): ``select_measurements(...).table``."""
+    return select_measurements(path_or_df, rules).table
+
+
+def finetune_energy_from_records(path_or_df: str | Path | pd.DataFrame, rules: Rules = Rules()) -> pd.DataFrame:
+    """Per-(task, model) fine-tuning energy per training sample (kWh), from finetune records
+    that pass the same rules as inference records."""
+    df, _ = _records(path_or_df)
     cols = ["task", "model", "kwh_per_sample_mean", "kwh_per_sample_std", "n_records"]
+    keep = [exclusion(r, rules, phase="finetune") is None for r in df.to_dict("records")]
+    ft = df[keep] if len(df) else df
     if ft.empty:
         return pd.DataFrame(columns=cols)
     g = ft.groupby(["task", "model"])["energy_kwh_per_inference"]
