@@ -131,6 +131,9 @@ def print_comparison(comp: Comparison, console: Console, year: int, wedges: dict
         console.print("* market-based: net of contracted clean power, an alternative to location-based "
                       "(not in the Emissions sum)")
     for name, w in (wedges or {}).items():
+        if w.empty:
+            console.print(f"Wedges: {escape(name)} and {escape(comp.names[0])} differ in no lever and nothing else")
+            continue
         h = Table(title=f"Wedges, World {year}: {name} minus {comp.names[0]} by lever (central run, Shapley)",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
         h.add_column("lever", style="bold", no_wrap=True)
@@ -176,5 +179,7 @@ def write_comparison(comp: Comparison, path: Path, with_wedges: bool) -> Path:
     meta = pd.concat([export.meta_table(r, None, model) for r in results], ignore_index=True)
     assumptions = pd.concat([export.assumptions_table(r).assign(scenario=r.scenario.name) for r in results],
                             ignore_index=True)
+    from .params import parameter_table
+
     return export.write_table(pd.concat(parts, ignore_index=True), path, meta,
-                              sheets={"assumptions": assumptions})
+                              sheets={"assumptions": assumptions, "parameters": parameter_table().reset_index(drop=True)})

@@ -35,7 +35,7 @@ import pandas as pd
 from .engine import REGION_IDS, Compiled, compile_scenario, evaluate, unit_of
 from .policy import LABELS, LEVERS, compile_policy
 from .scenario import Scenario, ScenarioError
-from .variables import REGIONS, WORLD
+from .variables import REGIONS, WORLD, Variable
 
 #: the variables decomposed by default (the comparison's), all additive over regions
 WEDGE_VARIABLES: tuple[str, ...] = (
@@ -66,6 +66,19 @@ def wedge_variable(variable: str, lever: str) -> str:
 
 def label_of(lever: str) -> str:
     return OTHER_LABEL if lever == OTHER else LABELS[lever]
+
+
+def wedge_variables(variables: Sequence[str] = WEDGE_VARIABLES) -> dict[str, Variable]:
+    """Every wedge variable a comparison can export, with unit and description (for the
+    variable list and the IAMC codelist). Wedges are signed, so not `nonnegative`."""
+    out = {}
+    for var in variables:
+        for lever in (*LEVERS, OTHER):
+            out[wedge_variable(var, lever)] = Variable(
+                unit_of(var), f"Change in {var} from a baseline to a policy scenario attributed to "
+                              f"{label_of(lever).lower()} (Shapley value over the levers that differ, central run; "
+                              f"negative = lower)", nonnegative=False)
+    return out
 
 
 def players(baseline: Scenario, policy: Scenario) -> list[str]:

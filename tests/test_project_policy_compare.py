@@ -11,7 +11,7 @@ from project.comparison import SUMMARY_VARIABLES, compare
 from project.engine import run_projection
 from project.export import read_result
 from project.scenario import ScenarioError, apply_overrides, load_preset, preset_names, scenario_from_dict
-from project.wedges import WEDGE_VARIABLES, lever_wedges, players, wedge_table
+from project.wedges import WEDGE_VARIABLES, lever_wedges, players, wedge_table, wedge_variables
 
 runner = CliRunner()
 PACKAGES = [n for n in preset_names() if n.startswith("policy-")]
@@ -104,6 +104,7 @@ def test_wedges_name_other_differences_and_removed_levers():
     assert (fs["value"] > 0).all()  # dropping a PUE cap adds energy
     iamc = wedge_table(w, model="m")
     assert "Wedge|Energy|Facility standards" in set(iamc["variable"])
+    assert set(iamc["variable"]) <= set(wedge_variables())  # every exported name is declared
     assert list(iamc.columns) == ["model", "scenario", "region", "variable", "unit", "year", "value"]
 
 
@@ -146,3 +147,9 @@ def test_cli_compare_bad_input_is_one_message_and_exit_2(args, words, tmp_path):
     r = runner.invoke(app, ["compare", *args, "--samples", "0"])
     assert r.exit_code == 2, r.output
     assert "Traceback" not in r.output and all(w in r.output for w in words), r.output
+
+
+def test_cli_wedges_when_nothing_differs():
+    r = runner.invoke(app, ["compare", "reference", "reference", "--set", "2:name=same", "--wedges", "--samples", "0"])
+    assert r.exit_code == 0, r.output
+    assert "differ in no lever" in r.output
