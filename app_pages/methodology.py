@@ -1,79 +1,71 @@
-"""Methodology and sources: generated from the same files and code the numbers use."""
+"""Methodology and sources: generated from the data and code that make the numbers."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from app_pages import state
-from project import app_support as sup
-from project.export import assumptions_table
-from project.national import CODECARBON_SOURCE
-from project.params import parameter_table
+from app_pages import compute, session, tables
+from app_pages import controls as C
+from project import engine
+from project.national import SOURCE as NATIONAL_SOURCE
 from project.reference import PAPER_SOURCE
 
-st.markdown('<p class="wc-kicker">wattcast · methodology and sources</p>', unsafe_allow_html=True)
+V = session.view("methodology")
+
 st.title("How the numbers are made")
-st.markdown(
-    '<p class="wc-lede">Everything on this page is read from the files and code that compute the figures: '
-    "<code>data/parameters.csv</code>, the scenario presets in <code>data/scenarios/</code>, the study's reference "
-    "tables in <code>data/reference/</code>, and the projection engine (<code>project/engine.py</code>).</p>",
-    unsafe_allow_html=True)
+st.markdown("Everything on this page is read from the files and code that compute the figures: the scenario "
+            "presets in `data/scenarios/`, the fleet and regional data in `data/fleet/`, the observations in "
+            "`data/observations.csv` and the engine in `project/engine.py` (equations in `docs/model.md`).")
+result = session.safe(session.run, V.preset, V.cfg, C.SAMPLES[V.precision], False)
 
-st.subheader("The projection")
-st.markdown(
-    "Each preset picks a **basis** for its headline: the **demand side** multiplies inferences by energy per "
-    "inference, the **supply side** multiplies AI servers by their power and utilisation, and **top-down** multiplies "
-    "data-centre electricity by the share drawn by AI. Per year *y* (dy = y - base year):")
-st.code(sup.equations(), language=None)
-st.markdown(
-    "Every number with a range is sampled (Latin hypercube, seed 0) to give the 5th-95th percentile band; the "
-    "tornado chart moves one ranged parameter at a time to its range ends. Moving a slider moves a parameter's "
-    "central value and keeps the preset's range (widened to include the new value).")
+st.header("What is counted")
+st.markdown(compute.Headline.__dataclass_fields__["counts"].default)
+st.code((engine.__doc__ or "").split("\n\n", 2)[1].strip("\n"), language=None)
 
-st.subheader("Known caveats")
-for c in sup.caveats():
-    st.markdown(f"- {c}")
+if result is not None:
+    st.header("Back-test: the model against observed totals")
+    bt = tables.backtest_table(result)
+    if len(bt):
+        st.markdown(f"Modelled (central run of *{C.preset(V.preset).title}*) against observed data-centre "
+                    "electricity. The 2024 World total is the calibration target; every other row is out of sample.")
+        st.dataframe(bt, hide_index=True, width="stretch",
+                     column_config={"Observed": st.column_config.NumberColumn("Observed (TWh)", format="%.1f"),
+                                    "Modelled": st.column_config.NumberColumn("Modelled (TWh)", format="%.1f"),
+                                    "Source": st.column_config.TextColumn(width="large")})
+    else:
+        st.info("This starting point does not cover an observed year or variable (no back-test rows).")
 
-st.subheader("Parameters")
-pt = parameter_table().reset_index(drop=True)
-q = st.text_input("Filter parameters", key="meth_filter", placeholder="e.g. pue, bloomz, iea, check")
-view = pt
-if q.strip():
-    mask = pd.Series(False, index=pt.index)
-    for col in ("name", "unit", "source", "note"):
-        mask |= pt[col].fillna("").astype(str).str.contains(q.strip(), case=False, regex=False)
-    view = pt[mask]
-st.dataframe(view, hide_index=True, width="stretch", height=min(38 * (len(view) + 1), 560),
-             column_config={
-                 "name": "Parameter", "value": st.column_config.NumberColumn("Value", format="%.6g"),
-                 "unit": "Unit", "low": st.column_config.NumberColumn("Low", format="%.6g"),
-                 "high": st.column_config.NumberColumn("High", format="%.6g"), "distribution": "Distribution",
-                 "source": st.column_config.TextColumn("Source", width="large"),
-                 "year": st.column_config.NumberColumn("Year", format="%d"), "note": "Note"})
-st.caption(f"{len(view)} of {len(pt)} rows of data/parameters.csv. Rows whose note or source says 'check' were "
-           "not confirmed from the primary text.")
+    st.header("The variables and what they mean")
+    vt = tables.variable_tree(result)
+    vt["variable"] = ["\u2003" * d + v.split("|")[-1] if d else v for v, d in zip(vt["variable"], vt["depth"])]
+    st.dataframe(vt[["variable", "unit", "definition", "sum of"]], hide_index=True, width="stretch",
+                 column_config={"variable": "Variable", "unit": "Unit",
+                                "definition": st.column_config.TextColumn("Definition", width="large"),
+                                "sum of": "Sum of"})
+    st.caption("Indented variables are parts of the one above; World is the sum of the four regions.")
 
-st.subheader("The current scenario's assumptions")
-out = state.safe_compute()
-if out is not None:
-    res = out["result"]
-    st.markdown(f"**{res.scenario.title}** (`{res.scenario.name}`, basis: {res.scenario.basis}). Every number the "
-                "engine uses for it, with its range and source; the Excel download carries the same sheet.")
-    st.dataframe(assumptions_table(res), hide_index=True, width="stretch",
-                 column_config={"value": st.column_config.NumberColumn(format="%.6g"),
-                                "low": st.column_config.NumberColumn(format="%.6g"),
-                                "high": st.column_config.NumberColumn(format="%.6g"),
-                                "source": st.column_config.TextColumn(width="large")})
-    if res.scenario.sources:
-        st.markdown("Sources of this preset:\n" + "\n".join(f"- {s}" for s in res.scenario.sources))
+    st.header("Every number of this scenario and its source")
+    src = tables.sources_table(result)
+    q = st.text_input("Filter", key="meth_filter", placeholder="e.g. pue, shipments, check")
+    if q.strip():
+        mask = pd.Series(False, index=src.index)
+        for col in ("parameter", "path", "source"):
+            mask |= src[col].fillna("").astype(str).str.contains(q.strip(), case=False, regex=False)
+        src = src[mask]
+    st.dataframe(src, hide_index=True, width="stretch", height=420,
+                 column_config={"parameter": "Parameter", "path": "Path",
+                                "value": st.column_config.NumberColumn("Value", format="%.4g"),
+                                "low": st.column_config.NumberColumn("Low", format="%.4g"),
+                                "high": st.column_config.NumberColumn("High", format="%.4g"),
+                                "unit": "Unit", "source": st.column_config.TextColumn("Source", width="large")})
+    st.caption(f"{len(src)} parameters. A range is sampled in the Monte Carlo; 'check' in a source marks a figure "
+               "not yet confirmed from the primary text.")
+    if result.scenario.sources:
+        st.markdown("**Sources of this starting point**\n\n" + "\n".join(f"- {s}" for s in result.scenario.sources))
 
-st.subheader("Data sources")
-st.markdown(
-    f"- Energy per inference: {PAPER_SOURCE}; recomputed from the authors' CodeCarbon logs "
-    "(`data/reference/PROVENANCE.md`).\n"
-    f"- National electricity and grid intensity: {CODECARBON_SOURCE}, read from the installed codecarbon package "
-    f"({len(state.national())} countries, mostly 2022-23).\n"
-    "- World electricity 2025 and the countries the presets cite: Our World in Data "
-    "(`data/national_crosscheck_2025.csv`).\n"
-    "- Presets: `data/scenarios/*.toml`, each with its own sources (above).")
+st.header("Data sources")
+st.markdown(f"- Energy per inference of the study's tasks: {PAPER_SOURCE}.\n"
+            f"- National electricity demand and grid intensity: {NATIONAL_SOURCE}.\n"
+            "- Accelerator fleet, regional split, PUE and WUE: `data/fleet/SOURCES.md`.\n"
+            "- Observed and projected data-centre electricity: `data/observations.csv`.")

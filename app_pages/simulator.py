@@ -1,553 +1,449 @@
-"""The simulator page: scenario controls in the sidebar, results in the main column."""
+"""The simulator page: levers in the sidebar; headline, one main chart, comparisons in the main column.
+
+Order matters for speed: the headline is computed and drawn before any chart, so it changes
+first after a slider press; chart-only choices (what to show, pinned scenarios, the country
+compared with) rerun in fragments without recomputing the headline.
+"""
 
 from __future__ import annotations
 
+import math
 import time
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages import state
-from project import app_support as sup
-from project.compare import equivalences, headline, ranked_with
-from project.export import excel_bytes
-from project.national import world_electricity_twh
-from project.scenario import scenario_to_toml
-from project.sensitivity import tornado
+from app_pages import charts, compute, fmt, session, tables
+from app_pages import controls as C
 
 T0 = time.perf_counter()
 ss = st.session_state
-SCENARIO_COLOR = "#0F766E"
-BASELINE_COLOR = "#8A9499"
-BASIS_TEXT = {
-    "demand": ("Demand side", "usage of each task x measured energy per inference"),
-    "supply": ("Supply side", "AI servers shipped x power x utilisation"),
-    "top-down": ("Top-down", "data-centre electricity (IEA) x the share drawn by AI servers"),
-}
-VARIABLES = {
-    "Electricity": ("Energy|Total", "Electricity", "TWh per year"),
-    "Emissions": ("Emissions|Total", "Emissions", "Mt CO2e per year"),
-    "Water": ("Water|Total", "On-site water", "billion litres per year"),
-}
+V = session.view("simulator")
+ctl = C.by_key(V.preset)
+W = session.W
+
 
 # ---------------------------------------------------------------------------
-# Sidebar: controls
-
-name, cfg = state.current()
-preset = sup.preset(name)
-controls = sup.controls_for(preset)
-titles = state.preset_titles()
+# Sidebar
 
 
-def _fmt_choice(c: sup.Control):
-    p = c.path
-    if p.endswith(".inferences_per_day"):
-        return lambda v: f"{sup.fmt_count(v)} / day"
-    if p.endswith(".energy.multiplier"):
-        task = p.split(".")[1]
-        base = sup.task_base_kwh(preset, task, cfg.get(sup.model_path(task)) or "")
-        if np.isfinite(base):
-            return lambda v: f"x{v:g} ({sup.fmt_sig(base * v * 1000)} Wh)"
-        return lambda v: f"x{v:g}"
-    if p.endswith("_kwh_per_generation"):
-        return lambda v: f"{sup.fmt_sig(v / 1000)} MWh" if v else "none"
-    if p.endswith("servers_shipped_per_year"):
-        return lambda v: f"{sup.fmt_count(v)} / yr"
-    return lambda v: f"{v:g} / yr"
+def _nice_step(x: float) -> float:
+    if not x > 0:
+        return 1.0
+    return float(10 ** math.floor(math.log10(x)) / 2)
 
 
-def _on_country() -> None:
-    iso = ss.get(sup_key("grid.country"))
-    if iso:
-        row = state.national().set_index("iso_code").loc[iso]
-        ss[sup_key("grid.intensity_g_per_kwh")] = float(min(1000, round(row["intensity_g_per_kwh"])))
+def render(c: C.Control) -> None:
+    """One control; its value goes into the view (model units)."""
+    key = W + c.key
+    cur = V.cfg.get(c.key, c.default)
+    if c.kind == "select":
+        okey = W + "opts:" + c.key
+        if okey not in ss:
+            ss[okey] = c.choices(cur)
+        opts = ss[okey]
+        if key not in ss or ss[key] not in opts:
+            ss[key] = cur if cur in opts else c.default
+        val = st.select_slider(c.label, options=opts, key=key, format_func=c.fmt, help=c.help)
+    elif c.kind == "year":
+        if key not in ss:
+            ss[key] = int(min(max(cur, c.lo), c.hi))
+        val = st.slider(c.label, min_value=int(c.lo), max_value=int(c.hi), step=1, key=key, help=c.help)
+    elif c.kind == "number":
+        if key not in ss:
+            ss[key] = float(cur) / c.scale
+        x = st.number_input(c.label, min_value=0.0, max_value=c.hi / c.scale, step=_nice_step(c.default / c.scale),
+                            key=key, help=c.help, format="%g")
+        val = C._clean(float(x) * c.scale)
+    elif c.kind == "grid":
+        from project.national import national_electricity
+
+        nat = national_electricity().sort_values("country")
+        names = dict(zip(nat["iso_code"], nat["country"] + " (" + nat["intensity_g_per_kwh"].round().astype("Int64")
+                                                              .astype(str) + " g CO₂e/kWh)"))
+        opts = ["", "custom"] + list(nat["iso_code"])
+        if key not in ss:
+            ss[key] = "custom" if isinstance(cur, float) else (cur if cur in opts else "")
+        choice = st.selectbox(c.label, options=opts, key=key, help=c.help,
+                              format_func=lambda k: {"": "Each region's own grid (2024 mix)",
+                                                     "custom": "A value I type"}.get(k, names.get(k, k)))
+        if choice == "custom":
+            ckey = W + "grid_custom"
+            if ckey not in ss:
+                ss[ckey] = float(cur) if isinstance(cur, float) else 400.0
+            val = C._clean(float(st.number_input("Grid carbon intensity (g CO₂e per kWh)", min_value=0.0,
+                                                 max_value=2000.0, step=10.0, key=ckey)))
+        else:
+            val = choice
+    else:  # pragma: no cover - every kind is handled above
+        raise ValueError(c.kind)
+    V.cfg[c.key] = val
 
 
-def _on_intensity() -> None:
-    iso = ss.get(sup_key("grid.country"))
-    if iso:
-        ci = round(float(state.national().set_index("iso_code").loc[iso, "intensity_g_per_kwh"]))
-        if round(ss[sup_key("grid.intensity_g_per_kwh")]) != ci:
-            ss[sup_key("grid.country")] = ""
-
-
-def sup_key(path: str) -> str:
-    return state.CTL + path
-
-
-def render(c: sup.Control) -> None:
-    key = sup_key(c.path)
-    if key not in ss:
-        ss[key] = c.to_ui(cfg.get(c.path, c.default))
-    label = f"{c.label} :gray[({c.unit})]" if c.kind not in ("year", "country", "model") else c.label
-    if c.kind == "choice":
-        if ss[key] not in c.options:
-            ss[key] = sup._nearest(c.options, float(ss[key]))
-        v = st.select_slider(label, options=c.options, key=key, help=c.help, format_func=_fmt_choice(c))
-    elif c.kind == "model":
-        task = c.path.split(".")[1]
-        ref = preset.tasks[task].energy.reference
-        energies = sup.model_energies(ref)
-        mean_wh = sup.task_base_kwh(preset, task) * 1000
-        if ss[key] not in c.options:
-            ss[key] = ""
-        v = st.selectbox(label, options=c.options, key=key, help=c.help,
-                         format_func=lambda m: (f"Table 2 mean of all models ({sup.fmt_sig(mean_wh)} Wh)" if not m
-                                                else f"{m} ({sup.fmt_sig(energies[m] * 1000)} Wh)"))
-    elif c.kind == "country":
-        nat = state.national().sort_values("country")
-        names = dict(zip(nat["iso_code"], nat["country"] + " (" + nat["intensity_g_per_kwh"].round().astype(int)
-                                                             .astype(str) + " g/kWh)"))
-        opts = [""] + list(nat["iso_code"])
-        if ss[key] not in opts:
-            ss[key] = ""
-        v = st.selectbox(label, options=opts, key=key, help=c.help, on_change=_on_country,
-                         format_func=lambda k: names.get(k, "Preset value (no country)"))
-    elif c.kind in ("int", "year"):
-        v = st.slider(label, min_value=int(c.min), max_value=int(c.max), step=int(c.step or 1), key=key,
-                      help=c.help)
-    else:
-        v = st.slider(label, min_value=float(c.min), max_value=float(c.max), step=float(c.step), key=key,
-                      help=c.help, format=c.fmt,
-                      on_change=_on_intensity if c.path == "grid.intensity_g_per_kwh" else "rerun")
-    cfg[c.path] = c.from_ui(v)
-
-
+titles = {n: C.preset(n).title for n in C.preset_names()}
 with st.sidebar:
-    st.markdown("#### :material/bolt: wattcast")
-    st.caption("Move the assumptions; the projection reruns on every change. Each control's (?) names its source.")
-    st.markdown("##### Scenario")
-    st.selectbox(
-        "Preset", options=list(titles), key="preset_select", on_change=state.on_preset_change,
-        format_func=lambda n: f"{n}  ·  {BASIS_TEXT[titles[n][1]][0].lower()}",
-        help="The shipped scenarios in data/scenarios/*.toml, each with its sources. Switching restores its figures.",
-    )
-    st.caption(titles[name][0])
-    st.button("Reset to preset", on_click=state.reset_to_preset, icon=":material/restart_alt:",
-              help="Put every control back to the preset's value.", width="stretch")
-    by_path = {c.path: c for c in controls}
-    render(by_path["target_year"])
-    primary = [c for c in controls if c.primary and c.path != "target_year"]
-    secondary = [c for c in controls if not c.primary]
-    groups: dict[str, list[sup.Control]] = {}
-    for c in primary:
-        groups.setdefault(c.group, []).append(c)
-    n_usage = sum(1 for g in groups if g.startswith("Usage"))
-    for g, cs in groups.items():
-        expanded = (not g.startswith("Usage")) or n_usage <= 3
-        if g.startswith("Training"):
-            expanded = False
-        with st.expander(g, expanded=expanded):
-            for c in cs:
+    st.markdown("## Scenario")
+    if W + "preset" not in ss:
+        ss[W + "preset"] = V.preset
+    st.selectbox("Starting point", options=list(titles), key=W + "preset", format_func=lambda n: titles[n],
+                 on_change=lambda: session.set_preset(ss[W + "preset"]),
+                 help="A shipped scenario (data/scenarios), each with its sources. Switching resets the controls.")
+    render(ctl["year"])
+    st.button("Reset the controls", on_click=session.reset, icon=":material/restart_alt:", width="stretch")
+
+    st.markdown("## Policy measures")
+    st.caption("Off by default. Each measure applies from the start year and ramps up over the phase-in.")
+    render(ctl["policy.start"])
+    render(ctl["policy.phase_in"])
+    lever_controls = [c for c in ctl.values() if c.target and c.target[0] == "policy"]
+    for c in lever_controls:
+        render(c)
+    demand = [c for c in ctl.values() if c.group == "Demand"]
+    if demand:
+        with st.expander("Demand and growth", icon=":material/trending_up:"):
+            if C.preset(V.preset).fleet is not None:
+                st.caption("The installed accelerators set the total: more requests raise the share attributed to "
+                           "the workloads, and the total only once they need more than the fleet provides. "
+                           "Shipment growth moves the total.")
+            for c in demand:
                 render(c)
-    if secondary:
-        other = "supply side (server fleet)" if preset.basis == "demand" else "demand side (task usage)"
-        with st.expander(f"Comparison only: {other}", expanded=False):
-            st.caption(f"These do not change the headline of a {BASIS_TEXT[preset.basis][0].lower()} preset; they "
-                       "set the other estimate shown under *Demand side vs supply side*.")
-            last = None
-            for c in secondary:
-                if c.group != last:
-                    st.markdown(f"**{c.group}**")
-                    last = c.group
-                render(c)
-    st.radio("Uncertainty band", options=list(state.SAMPLES), key="precision", horizontal=True,
-             format_func=lambda k: f"{k} ({state.SAMPLES[k]:,} samples)",
-             help="Latin-hypercube Monte Carlo over every parameter with a range (seed 0). 1,000 samples keep each "
-                  "slider move fast; 5,000 give steadier 5th/95th percentiles.")
+    with st.expander("Advanced: facilities, grid, uncertainty", icon=":material/tune:"):
+        for c in (c for c in ctl.values() if c.group == "Advanced"):
+            render(c)
+        if W + "precision" not in ss:
+            ss[W + "precision"] = V.precision
+        V.precision = st.radio("Monte Carlo samples", options=list(C.SAMPLES), key=W + "precision", horizontal=True,
+                               format_func=lambda k: f"{C.SAMPLES[k]:,}",
+                               help="Every parameter with a range is sampled (Latin hypercube, seed 0); the "
+                                    "headline is the median and the band the 5th to 95th percentile. 5,000 samples "
+                                    "give steadier percentiles; 1,000 keep each change fast.")
 
 # ---------------------------------------------------------------------------
-# Compute
+# Compute the current scenario first (the headline needs nothing else)
 
-out = state.safe_compute()
-if out is None:
+samples = C.SAMPLES[V.precision]
+result = session.safe(session.run, V.preset, V.cfg, samples)
+session.write_url()
+year = int(V.cfg.get("year", C.preset(V.preset).target_year))
+region = C.REGIONS[V.region]
+
+st.title("AI's electricity, emissions and water")
+session.notices()
+if result is None:
+    st.button("Reset the controls", on_click=session.reset, key="reset_main", icon=":material/restart_alt:")
     st.stop()
-state.sync_url()
-result, baseline, scenario = out["result"], out["baseline"], out["scenario"]
-year = scenario.target_year
-T_COMPUTED = time.perf_counter()
-h = headline(result, year)
-hb = headline(baseline, year)
 
-# ---------------------------------------------------------------------------
-# Header and headline
+scenario = result.scenario
+if session.measured_csv():
+    st.info(f"Energy per request of the matching workloads comes from your measurements "
+            f"({fmt.plain(ss.get('upload_source', 'upload'))}); switch this off on the Measurements page.",
+            icon=":material/upload:")
+if W + "region" not in ss:
+    ss[W + "region"] = V.region
+V.region = st.segmented_control("Region", options=list(C.REGIONS), key=W + "region", format_func=C.REGIONS.get,
+                                label_visibility="collapsed") or "world"
+region = C.REGIONS[V.region]
+H = compute.headline(result, year, region)
+e = H.energy
 
-for p in ss.pop("url_problems", []) or []:
-    st.toast(f"Link ignored a setting: {p}", icon=":material/warning:")
 
-st.markdown('<p class="wc-kicker">wattcast · AI inference electricity simulator</p>', unsafe_allow_html=True)
-st.title("How much electricity, CO₂ and water does AI use?")
-basis_name, basis_how = BASIS_TEXT[scenario.basis]
-st.markdown(
-    f'<p class="wc-lede"><b>{preset.title}.</b> {" ".join(preset.description.split())}</p>',
-    unsafe_allow_html=True,
-)
-with st.container(horizontal=True, gap="small"):
-    st.badge(f"{basis_name}: {basis_how}", icon=":material/functions:", color="primary")
-    st.badge(f"Target year {year}", icon=":material/event:", color="gray")
-    if out["measurement_tasks"]:
-        st.badge(f"Energy per inference from {ss.get('measurement_source', 'measurement records')}: "
-                 + ", ".join(out["measurement_tasks"]), icon=":material/upload:", color="orange")
-    changed = sup.overrides_from_state(name, cfg)
-    if changed:
-        st.badge(f"{len(changed)} setting(s) changed from the preset", icon=":material/tune:", color="blue")
+def _range(f: compute.Figure) -> str:
+    return f"90% range {fmt.span(f.variable, f.p5, f.p95)}" if f.has_range else "central estimate (no range)"
 
-st.subheader(f"In {year}, under this scenario")
-st.caption("Small print under each figure: the change against the preset as shipped. Hover (?) for ranges and "
-           "sources.")
-band = ""
-if "twh_p5" in h:
-    band = (f"90% range {sup.fmt_energy_twh(h['twh_p5'])} to {sup.fmt_energy_twh(h['twh_p95'])} "
-            f"({out['samples']:,} Monte Carlo samples). ")
-cols = st.columns(5)
-cols[0].metric(f"Electricity in {year}", sup.fmt_energy_twh(h["twh"]),
-               delta=sup.fmt_delta(h["twh"], hb["twh"], sup.fmt_energy_twh), delta_color="inverse", border=True,
-               height="stretch",
-               help=f"{band}Facility electricity (IT energy x PUE). {basis_name} estimate.")
-co2_band = ""
-if "mt_co2e_p5" in h:
-    co2_band = f"90% range {sup.fmt_mass_mt(h['mt_co2e_p5'])} to {sup.fmt_mass_mt(h['mt_co2e_p95'])}. "
-cols[1].metric("CO₂e emissions", sup.fmt_mass_mt(h["mt_co2e"]) + " CO₂e",
-               delta=sup.fmt_delta(h["mt_co2e"], hb["mt_co2e"], sup.fmt_mass_mt), delta_color="inverse", border=True,
-               height="stretch",
-               help=f"{co2_band}Electricity x grid carbon intensity (location-based), with yearly decarbonisation.")
-cols[2].metric("On-site water", sup.fmt_water_bl(h["water_billion_l"]),
-               delta=sup.fmt_delta(h["water_billion_l"], hb["water_billion_l"], sup.fmt_water_bl),
-               delta_color="inverse", border=True, height="stretch",
-               help="IT energy x water use effectiveness (cooling water on site; water for power generation not "
-                    "counted).")
-cols[3].metric("Share of world", sup.fmt_share(h["share_of_world"]),
-               delta=sup.fmt_delta(h["share_of_world"], hb["share_of_world"], sup.fmt_share), delta_color="inverse",
+
+# the country compared with: the link's, else the one nearest the preset's own total (stable)
+base_result = session.safe(session.run, V.preset, C.default_cfg(V.preset), samples, False)
+cands = list(dict.fromkeys([*scenario.compare_with, *C.KNOWN_COUNTRIES]))
+if base_result is not None and not V.cmp:
+    ref_twh = compute.headline(base_result, min(max(year, base_result.scenario.start_year),
+                                                base_result.scenario.end_year), region).energy.p50
+    default_cmp = compute.default_country(ref_twh, cands, 2024)
+else:
+    default_cmp = V.cmp or "USA"
+cmp_iso = V.cmp or default_cmp
+share, cname, ctwh, cyear = compute.country_share(e.p50, cmp_iso, 2024)
+
+cards = st.container(horizontal=True, gap="small", key="cards")
+cols = [cards] * 4
+cols[0].metric(f"AI electricity, {region}, {year}", fmt.energy(e.p50), delta=_range(e), delta_color="off",
+               delta_arrow="off", border=True, height="stretch",
+               help=f"Median of {H.samples:,} Monte Carlo samples. {H.counts}")
+em = H.emissions
+cols[1].metric(f"Emissions, {year}", fmt.emissions(em.p50) if em.modelled else fmt.NOT_MODELLED,
+               delta=_range(em) if em.modelled else None, delta_color="off", delta_arrow="off", border=True,
+               height="stretch", help="Location-based (the grid's average intensity) plus embodied emissions of "
+                                      "the hardware. Market-based emissions are in the downloads.")
+wa = H.water
+cols[2].metric(f"Water consumed, {year}", fmt.water(wa.p50) if wa.modelled else fmt.NOT_MODELLED,
+               delta=_range(wa) if wa.modelled else "this starting point has no water figures", delta_color="off",
+               delta_arrow="off", border=True, height="stretch",
+               help="On-site cooling water plus water consumed at the power plants that generate the electricity.")
+cols[3].metric(f"Compared with {cname}'s electricity", f"= {fmt.pct(share)}",
+               delta=f"{cname} used {fmt.energy(ctwh)} in {cyear}", delta_color="off", delta_arrow="off",
                border=True, height="stretch",
-               help=f"Against world electricity demand in 2025: {world_electricity_twh():,.0f} TWh (Our World in Data).")
-rank, rank_b = h["rank"], hb["rank"]
-nearest = rank.nearest
-RANK_TEXT = (f"Rank {rank.rank} of {rank.n_countries + 1}: {rank.rank - 1} of the {rank.n_countries} countries use "
-             "more electricity")
-cols[4].metric("About as much as", str(nearest["country"]),
-               delta=(f"preset: {rank_b.nearest['country']}" if rank_b.nearest["country"] != nearest["country"]
-                      else f"{sup.fmt_energy_twh(nearest['twh'])} ({int(nearest['year'])})"),
-               delta_color="off", delta_arrow="off", border=True, height="stretch",
-               help=f"The country whose yearly electricity use is closest: {nearest['country']}, "
-                    f"{sup.fmt_energy_twh(nearest['twh'])} ({int(nearest['year'])}). {RANK_TEXT} (codecarbon / Our "
-                    "World in Data / Ember, mostly 2022-23).")
+               help="Electricity demand of the country (Our World in Data / Ember). Change the country under "
+                    "'Compared with countries' below.")
+
+att = H.attributed_share
+if H.has_fleet and math.isfinite(att):
+    what = (f"**What is counted:** the electricity of the installed AI accelerators at the data-centre meter. "
+            f"Of the {fmt.energy(e.p50)}, **{fmt.pct(att)}** is attributed to the workloads modelled here "
+            f"(inference {fmt.energy(H.inference)}, training {fmt.energy(H.training)}); the rest, "
+            f"{fmt.energy(H.unattributed)}, is use of the installed fleet that no modelled workload explains.")
+else:
+    what = ("**What is counted:** the electricity of the modelled workloads only (inference"
+            + (f" {fmt.energy(H.inference)}" if H.inference else "")
+            + (f", training {fmt.energy(H.training)}" if H.training else "")
+            + "), at the data-centre meter. This starting point has no accelerator fleet, so use that no workload "
+              "explains is not modelled.")
+if H.datacentres.modelled:
+    what += f" All data centres, AI included: {fmt.energy(H.datacentres.p50)}."
+try:
+    from project.national import world_electricity_twh
+
+    what += f" That is {fmt.pct(e.p50 / world_electricity_twh(2024))} of the world's electricity demand in 2024."
+except KeyError:
+    pass
+st.markdown(what)
+T_HEAD = time.perf_counter()
+ss["timing_headline_ms"] = (T_HEAD - T0) * 1000
+
 
 # ---------------------------------------------------------------------------
-# Trajectory
+# The main chart (a fragment: its own choices rerun only it)
 
-st.subheader("Year by year, with uncertainty")
-var_col, log_col = st.columns([3, 1], vertical_alignment="center")
-choice = var_col.segmented_control("Show", options=list(VARIABLES), default="Electricity", key="traj_var",
-                                   label_visibility="collapsed") or "Electricity"
-var, vlabel, vunit = VARIABLES[choice]
-cur = sup.band_table(result, var, "Your scenario")
-bas = sup.band_table(baseline, var, f"Preset ({name})")
-traj = pd.concat([bas, cur], ignore_index=True)
-factor, vunit = sup.unit_scale(traj["central"].max(), var)
-traj[["central", "p5", "p95"]] *= factor
-spread = sup.band_spread(cur)
-log_y = log_col.toggle("Log scale", value=spread > 10, key=f"traj_log_{spread > 10}",
-                       help="On by default when the 95th percentile is more than 10x the central value.")
-yscale = alt.Scale(type="log") if log_y else alt.Scale(zero=True)
-if log_y:
-    traj = traj[traj["central"] > 0]
-domain = [f"Preset ({name})", "Your scenario"]
-colors = alt.Scale(domain=domain, range=[BASELINE_COLOR, SCENARIO_COLOR])
-LEGEND = alt.Legend(title=None, orient="top", symbolType="stroke", symbolStrokeWidth=3, symbolOpacity=1)
-x = alt.X("year:Q", title="Year", axis=alt.Axis(format="d", tickMinStep=1))
-base_chart = alt.Chart(traj)
-area = base_chart.mark_area(opacity=0.16).encode(
-    x=x, y=alt.Y("p5:Q", title=f"{vlabel} ({vunit}{', log scale' if log_y else ''})", scale=yscale), y2="p95:Q",
-    color=alt.Color("series:N", scale=colors, legend=LEGEND),
-    tooltip=[alt.Tooltip("series:N"), alt.Tooltip("year:Q", format="d"),
-             alt.Tooltip("p5:Q", title="5th percentile", format=",.4~g"),
-             alt.Tooltip("p95:Q", title="95th percentile", format=",.4~g")])
-line = base_chart.mark_line(strokeWidth=2.5, point=alt.OverlayMarkDef(size=28)).encode(
-    x=x, y=alt.Y("central:Q", scale=yscale),
-    color=alt.Color("series:N", scale=colors, legend=LEGEND),
-    strokeDash=alt.StrokeDash("series:N", scale=alt.Scale(domain=domain, range=[[5, 4], [1, 0]]), legend=None),
-    tooltip=[alt.Tooltip("series:N"), alt.Tooltip("year:Q", format="d"),
-             alt.Tooltip("central:Q", title=f"{vlabel} ({vunit})", format=",.4~g")])
-rule = alt.Chart(pd.DataFrame({"year": [year]})).mark_rule(color="#B45309", strokeDash=[2, 3]).encode(x="year:Q")
-st.altair_chart((area + line + rule).properties(height=340), width="stretch")
-st.caption(f"Lines: every parameter at its central (most likely) value. Shaded: 5th to 95th percentile of "
-           f"{out['samples']:,} Latin-hypercube samples (seed {state.SEED}) over every parameter with a range; skewed "
-           "ranges (e.g. 0.24 to 3 Wh per chatbot query around 0.3 Wh) put most of the band above the line. Dashed "
-           f"grey: the preset as shipped. Dotted orange: target year {year}.")
 
-# ---------------------------------------------------------------------------
-# Breakdown and national rank
+def share_link() -> str:
+    base = ""
+    try:
+        base = (st.context.url or "").split("?")[0]
+    except Exception:  # noqa: BLE001 - no browser context (AppTest)
+        base = ""
+    return f"{base}?{urlencode(C.encode(V), doseq=True)}"
 
-left, right = st.columns(2, gap="large")
-with left:
-    st.subheader("Where the electricity goes")
-    bd = sup.task_breakdown(result, year)
-    bd = bd[bd["twh"] > 0]
-    if len(bd):
-        bfac, bunit = sup.unit_scale(bd["twh"].max(), "Energy")
-        bd["value"] = bd["twh"] * bfac
-        bd["label"] = bd["twh"].map(sup.fmt_energy_twh) + " (" + (bd["share"] * 100).round(1).astype(str) + "%)"
-        bars = alt.Chart(bd).mark_bar(color=SCENARIO_COLOR, cornerRadiusEnd=3).encode(
-            x=alt.X("value:Q", title=f"Electricity in {year} ({bunit})"),
-            y=alt.Y("component:N", sort=list(bd["component"]), title=None,
-                    axis=alt.Axis(labelLimit=260, labelOverlap=False)),
-            color=alt.Color("kind:N", scale=alt.Scale(domain=["inference", "training"],
-                                                      range=[SCENARIO_COLOR, "#B45309"]), legend=None),
-            tooltip=[alt.Tooltip("component:N", title="Task"),
-                     alt.Tooltip("value:Q", title=bunit.split()[0], format=",.4~g"),
-                     alt.Tooltip("share:Q", title="Share", format=".1%")])
-        text = bars.mark_text(align="left", dx=4, color="#1F2A2E").encode(text="label:N", color=alt.value("#1F2A2E"))
-        st.altair_chart((bars + text).properties(height=max(150, 42 * len(bd))), width="stretch")
-        if scenario.basis != "demand":
-            st.caption(f"Demand-side tasks only, for comparison: the headline is the {basis_name.lower()} estimate.")
+
+@st.fragment
+def main_chart() -> None:
+    st.header("Year by year")
+    c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+    if W + "show" not in ss:
+        ss[W + "show"] = V.show
+    V.show = c1.pills("Show", options=list(C.SHOW), key=W + "show", format_func=lambda k: C.SHOW[k][1]) or "energy"
+    has_levers = bool(C.overrides(V.preset, V.cfg).get("policy", scenario.policy))
+    if has_levers:
+        if W + "chartview" not in ss:
+            ss[W + "chartview"] = V.view
+        V.view = c2.pills(
+            "View", options=list(C.VIEWS), key=W + "chartview",
+            format_func={"trajectory": "With uncertainty", "wedges": "Savings by measure"}.get,
+            help="'Savings by measure' splits the change the measures make into each measure's share (exact "
+                 "Shapley split of central runs).") or "trajectory"
     else:
-        st.info(f"This preset has no per-task usage: its headline is {basis_name.lower()} ({basis_how}), so there is "
-                "no breakdown by task. The demand-side presets (baseline-2025, paper-2023) have one.")
-with right:
-    st.subheader("Among national electricity use")
-    rk = ranked_with(h["twh"], label=f"AI, this scenario ({year})", k=4, include=list(scenario.compare_with))
-    rk["who"] = np.where(rk["is_ai"], "AI (this scenario)", "Country")
-    rk["text"] = rk["twh"].map(lambda v: sup.fmt_energy_twh(v))
-    ysort = list(rk.sort_values("twh", ascending=False)["name"])
-    enc = dict(
-        x=alt.X("twh:Q", title="Electricity (TWh per year, log scale)", scale=alt.Scale(type="log")),
-        y=alt.Y("name:N", sort=ysort, title=None, axis=alt.Axis(labelLimit=220, labelOverlap=False)),
-        tooltip=[alt.Tooltip("name:N", title=""), alt.Tooltip("twh:Q", title="TWh", format=",.4~g"),
-                 alt.Tooltip("year:N", title="Data year")])
-    rk["x0"] = float(rk["twh"].min()) / 3
-    rk["size"] = np.where(rk["is_ai"], 320, 110)
-    rk["year"] = rk["year"].astype(str).replace({"None": "", "nan": ""})
-    stems = alt.Chart(rk).mark_rule(color="#C9D2D5", strokeWidth=2).encode(x="x0:Q", x2="twh:Q", y=enc["y"])
-    who = alt.Scale(domain=["AI (this scenario)", "Country"], range=["#B45309", "#7C8A8F"])
-    dots = alt.Chart(rk).mark_point(filled=True, opacity=1).encode(
-        **enc, color=alt.Color("who:N", scale=who, legend=None), size=alt.Size("size:Q", scale=None, legend=None),
-        shape=alt.Shape("who:N", scale=alt.Scale(domain=["AI (this scenario)", "Country"],
-                                                 range=["diamond", "circle"]), legend=None))
-    nt = alt.Chart(rk).mark_text(align="left", dx=10, color="#1F2A2E").encode(
-        x="twh:Q", y=enc["y"], text="text:N")
-    st.altair_chart((stems + dots + nt).properties(height=max(180, 32 * len(rk))), width="stretch")
-    st.caption(f"About as much as {nearest['country']} ({sup.fmt_energy_twh(nearest['twh'])}, {int(nearest['year'])}). "
-               f"{RANK_TEXT}. National totals: codecarbon's energy mix data (Our World in Data / Ember, mostly "
-               "2022-23), plus the countries the preset cites.")
-
-# ---------------------------------------------------------------------------
-# Demand vs supply
-
-st.subheader("Demand side vs supply side")
-d_twh = result.value("Energy|Demand side", year)
-s_twh = result.value("Energy|Supply side", year)
-util = result.value("Utilisation|Reconciling", year)
-c1, c2, c3 = st.columns([1, 1, 1])
-has_demand = bool(result.compiled.tasks) or float(result.central["Energy|Training"].max()) > 0
-has_supply = scenario.fleet.servers_shipped_per_year.value > 0
-c1.metric("Demand side", sup.fmt_energy_twh(d_twh) if has_demand else "not modelled", border=True,
-          help="Tasks' inferences x energy per inference x PUE, plus amortised training.")
-c2.metric("Supply side", sup.fmt_energy_twh(s_twh) if has_supply else "not modelled", border=True,
-          help="Installed AI servers x power x utilisation x 8,760 h x PUE.")
-c3.metric("Reconciling utilisation",
-          sup.fmt_share(util) if (has_demand and has_supply and np.isfinite(util)) else "n/a", border=True,
-          help="Demand-side IT energy / fleet energy at full use: the fleet utilisation at which both estimates "
-               "agree.")
-sides = sup.sides_table(result)
-sides = sides[sides["twh"] > 0]
-if d_twh > 0 and s_twh > 0:
-    ratio = s_twh / d_twh
-    st.markdown(
-        f"The two estimates answer different questions. Counting the tasks this scenario knows about gives "
-        f"**{sup.fmt_energy_twh(d_twh)}**; counting the AI servers shipped gives **{sup.fmt_energy_twh(s_twh)}** "
-        f"({sup.fmt_sig(ratio, 2)}x as much). They agree only if the fleet ran at **{sup.fmt_share(util)}** of its "
-        "full power: the rest is usage this scenario does not count (frontier-model training, enterprise and "
-        "internal workloads, other tasks) or idle capacity. Neither number is 'the' answer; the gap is the "
-        "uncertainty.")
-elif scenario.basis == "top-down":
-    st.markdown("This preset is **top-down**: it starts from the IEA's data-centre electricity and an assumed AI "
-                "share, with no task volumes or server counts, so there is no independent demand-side or supply-side "
-                "figure to set beside it. The demand-side preset *baseline-2025* and the supply-side *devries-2027* "
-                "give the other two views.")
-else:
-    missing = "supply side (no server fleet)" if s_twh == 0 else "demand side (no task usage)"
-    st.markdown(f"This preset has no {missing}, so only one side can be shown.")
-if len(sides) and sides["side"].nunique() > 1:
-    sc = alt.Chart(sides).mark_line(strokeWidth=2.5, point=True).encode(
-        x=alt.X("year:Q", title="Year", axis=alt.Axis(format="d", tickMinStep=1)),
-        y=alt.Y("twh:Q", title="Electricity (TWh per year, log scale)", scale=alt.Scale(type="log")),
-        color=alt.Color("side:N", title=None, legend=alt.Legend(orient="top", labelLimit=400),
-                        scale=alt.Scale(range=[SCENARIO_COLOR, "#B45309", "#6D28D9"])),
-        tooltip=[alt.Tooltip("side:N"), alt.Tooltip("year:Q", format="d"),
-                 alt.Tooltip("twh:Q", title="TWh", format=",.4~g")])
-    st.altair_chart(sc.properties(height=280), width="stretch")
-
-# ---------------------------------------------------------------------------
-# Per inference
-
-st.subheader("What one inference costs")
-eq = equivalences(result) if result.compiled.tasks else pd.DataFrame()
-pue_c = result.compiled.params["facility.pue"].central
-int_c = result.compiled.params["grid.intensity_g_per_kwh"].central
-if len(eq):
-    eq = eq.copy()
-    eq["label"] = [scenario.tasks[t].label or lab for t, lab in zip(eq["task"], eq["label"])]
-    eq_note = (f"Base year {scenario.base_year}, facility energy (PUE {pue_c:.2f}), grid {int_c:.0f} g CO₂e/kWh, "
-               "central values.")
-else:
-    eq = sup.reference_equivalences(pue_c, int_c)
-    eq_note = (f"This preset has no per-task usage, so these are the study's Table 2 means at this scenario's PUE "
-               f"({pue_c:.2f}) and grid ({int_c:.0f} g CO₂e/kWh).")
+        V.view = "trajectory"
+    var, vlabel = C.SHOW[V.show]
+    if var not in result.central or not compute.modelled(result, var):
+        st.info(f"{vlabel}: not modelled by this starting point.", icon=":material/info:")
+        session.write_url()
+        return
+    unit = {"Energy": "TWh per year", "Emissions": "Mt CO₂e per year", "Water": "million m³ per year",
+            "Data Centres": "TWh per year", "Power|Peak": "GW"}[var]
+    if V.view == "wedges":
+        _wedge_view(var, vlabel, unit)
+    else:
+        _trajectory_view(var, vlabel, unit)
+    _pins()
+    session.write_url()
 
 
-PLURAL = {"query": "queries", "summary": "summaries", "search": "searches", "generated text": "texts"}
+def _trajectory_view(var: str, vlabel: str, unit: str) -> None:
+    parts = [tables.band_table(result, var, region, "This scenario")]
+    for p in V.pins:
+        r = session.safe(session.run_pin, p, samples)
+        if r is not None and var in r.central:
+            parts.append(tables.band_table(r, var, region, C.pin_label(p)))
+    bands = pd.concat(parts, ignore_index=True)
+    refs = None
+    if var in ("Energy", "Data Centres"):
+        ymax = float(np.nanmax(np.r_[bands["p50"].to_numpy(), bands["p95"].to_numpy()]))
+        refs = tables.reference_lines(ymax, [cmp_iso, *C.KNOWN_COUNTRIES], 2024)
+        refs["label"] = refs["name"] + " " + refs["twh"].map(lambda t: f"{t:,.0f}") + " TWh"
+    title = f"{vlabel}, {region}: median and 90% range"
+    desc = tables.describe_trajectory(bands, var, f"{vlabel}, {region}", year)
+    chart = charts.trajectory(bands, unit, title, desc, year, refs)
+    st.altair_chart(charts.styled(chart), width="stretch")
+    note = ("Line: median of the Monte Carlo; band: 5th to 95th percentile. Dotted vertical line: the year shown."
+            + (" Dashed lines: countries' electricity demand in 2024." if refs is not None and len(refs) else ""))
+    st.caption(f"{desc} {note}")
+    _downloads(chart, title, [f"{s}" for s in dict.fromkeys(bands["series"])])
 
 
-def _card(col, row, noun: str) -> None:
-    with col.container(border=True, height="stretch"):
-        st.markdown(f"**One {noun}** :gray[· {row['label']}]")
-        st.markdown(f"<div style='font-size:1.75rem;line-height:1.3'>{sup.fmt_sig(row['wh_per_inference'])} Wh</div>",
-                    unsafe_allow_html=True)
-        st.markdown(f"{sup.fmt_sig(row['charges_per_inference'] * 100, 2)}% of a phone charge  \n"
-                    f"{sup.fmt_sig(row['km_per_1000'], 2)} km by car per 1,000 {PLURAL.get(noun, noun + 's')}",
-                    help="Phone charge: 0.012 kWh (US EPA before 2024, as in the study's first version; 0.022 kWh "
-                         "since 2024). Car: 241.6 g CO₂ per km (the study's s4.1 equivalence).")
-
-
-picks = []
-for key, noun in (("image_generation", "image"), ("chatbot", "query"), ("llm_search", "search"),
-                  ("text_generation", "generated text"), ("summarization", "summary")):
-    hit = eq[eq["task"] == key]
-    if len(hit):
-        picks.append((hit.iloc[0], noun))
-if picks:
-    cc = st.columns(min(3, len(picks)))
-    for col, (row, noun) in zip(cc, picks[:3]):
-        _card(col, row, noun)
-show = pd.DataFrame({
-    "Task": eq["label"],
-    "Wh / inference": eq["wh_per_inference"],
-    "Phone charges (0.012 kWh)": eq["charges_per_inference"],
-    "Phone charges (0.022 kWh)": eq["charges_per_inference_2024"],
-    "g CO₂e / 1,000": eq["g_co2_per_1000"],
-    "km by car / 1,000": eq["km_per_1000"],
-})
-st.dataframe(show, hide_index=True, width="stretch", column_config={
-    "Task": st.column_config.TextColumn(width="medium"),
-    **{c: st.column_config.NumberColumn(format="%.3g") for c in show.columns[1:]}})
-st.caption(eq_note + " The study's SDXL run used 11.49 kWh per 1,000 images (its highest logged run).")
-
-# ---------------------------------------------------------------------------
-# Sensitivity
-
-st.subheader(f"What drives the {year} total")
-tor = tornado(result.compiled, "Energy|Total", year)
-tor = tor[tor["swing"] > 0].head(10)
-if len(tor):
-    central_total = float(tor["central_total"].iloc[0])
+def _wedge_view(var: str, vlabel: str, unit: str) -> None:
+    if var == "Data Centres":
+        st.info("Savings by measure are computed for AI electricity, emissions, water and peak power.")
+        return
+    w = session.safe(session.wedges, V.preset, V.cfg)
+    if w is None:
+        return
+    w = w[(w["variable"] == var) & (w["region"] == region)]
+    p = pd.DataFrame({"year": result.compiled.years.astype(int), "policy": result.central[var][
+        result.regions.index(region)]})
+    tot = w.groupby("year")["value"].sum().reindex(p["year"]).fillna(0.0).to_numpy()
+    p["baseline"] = p["policy"] - tot
+    order = (w[w["year"] == year].assign(a=lambda d: -d["value"]).sort_values("a", ascending=False)["label"]
+             .drop_duplicates().tolist())
     rows = []
-    for _, r in tor.iterrows():
-        rows.append({"label": r["label"], "end": "at its low value", "x": central_total, "x2": r["total_at_low"],
-                     "value": r["low"], "unit": r["unit"], "swing": r["swing"]})
-        rows.append({"label": r["label"], "end": "at its high value", "x": central_total, "x2": r["total_at_high"],
-                     "value": r["high"], "unit": r["unit"], "swing": r["swing"]})
-    td = pd.DataFrame(rows)
-    tfac, tunit = sup.unit_scale(central_total, "Energy")
-    td[["x", "x2"]] *= tfac
-    order = list(tor["label"])
-    tc = alt.Chart(td).mark_bar(height=16).encode(
-        y=alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=320, labelOverlap=False)),
-        x=alt.X("x:Q", title=f"Electricity in {year} ({tunit}) when one parameter moves to its range end",
-                scale=alt.Scale(zero=False)),
-        x2="x2:Q",
-        color=alt.Color("end:N", title=None, scale=alt.Scale(domain=["at its low value", "at its high value"],
-                                                             range=["#5B8DB8", "#B45309"]),
-                        legend=alt.Legend(orient="top")),
-        tooltip=[alt.Tooltip("label:N", title="Parameter"), alt.Tooltip("end:N", title="Parameter"),
-                 alt.Tooltip("value:Q", title="Value", format=",.4~g"), alt.Tooltip("unit:N", title="Unit"),
-                 alt.Tooltip("x2:Q", title=f"Total ({tunit.split()[0]})", format=",.4~g")])
-    cr = alt.Chart(pd.DataFrame({"x": [central_total * tfac]})).mark_rule(color="#1F2A2E").encode(x="x:Q")
-    st.altair_chart((tc + cr).properties(height=max(160, 36 * len(tor))), width="stretch")
-    st.caption(f"One at a time, each parameter with a range moves to its low and high end while the others stay "
-               f"central (black line: {sup.fmt_energy_twh(central_total)}). Longest bars matter most.")
-else:
-    st.info("No parameter of this scenario carries a range, so nothing moves the total in a one-at-a-time test. "
-            "The ranged presets (baseline-2025, the IEA cases) show a tornado here.")
+    for y, b in zip(p["year"], p["baseline"]):
+        cum = 0.0
+        g = w[w["year"] == y].set_index("label")["value"]
+        for lab in order:
+            s = -float(g.get(lab, 0.0))
+            rows.append({"year": y, "label": lab, "hi": b - cum, "lo": b - cum - s, "saving": s})
+            cum += s
+    stack = pd.DataFrame(rows)
+    lines = pd.concat([pd.DataFrame({"year": p["year"], "series": "Without the measures", "value": p["baseline"]}),
+                       pd.DataFrame({"year": p["year"], "series": "With the measures", "value": p["policy"]})])
+    desc = tables.describe_wedges(w.groupby(["year", "label"], as_index=False)["value"].sum(), var, year)
+    title = f"{vlabel}, {region}: what each measure saves"
+    chart = charts.wedges(stack, lines, unit, title, desc)
+    st.altair_chart(charts.styled(chart), width="stretch")
+    st.caption(f"{desc} Central runs (every parameter at its central value). Each band is one measure's share of "
+               "the change, split exactly (Shapley values over the measures), so the bands add up to the gap "
+               "between the two lines.")
+    _downloads(chart, title, ["Without the measures (dashed) and with them (solid)"])
+
+
+def _downloads(chart, title: str, series: list[str]) -> None:
+    link = share_link()
+    lines = ["Scenarios: " + "; ".join(series),
+             f"Band: 5th to 95th percentile of {samples:,} Monte Carlo samples (seed 0); line: median.",
+             f"What is counted: {H.counts}"]
+    srcs = tables.source_list(result)[:6]
+    fig = lambda: charts.export_chart(chart, title, lines, srcs, link)  # noqa: E731
+    d1, d2 = st.columns(2)
+    d1.download_button("Chart as PNG", data=lambda: charts.to_png(fig()), file_name="wattcast-chart.png",
+                       mime="image/png", icon=":material/image:", on_click="ignore", width="stretch")
+    d2.download_button("Chart as SVG", data=lambda: charts.to_svg(fig()), file_name="wattcast-chart.svg",
+                       mime="image/svg+xml", icon=":material/draw:", on_click="ignore", width="stretch")
+
+
+def _pins() -> None:
+    st.markdown("**Compare scenarios** (up to 3 pinned beside this one)")
+    p1, p2 = st.columns([1, 2], vertical_alignment="bottom")
+    full = len(V.pins) >= C.MAX_PINS
+    if p1.button("Pin this scenario", icon=":material/push_pin:", disabled=full, width="stretch"):
+        pin = C.Pin(V.preset, C.changed(V.preset, V.cfg))
+        if pin.token not in [q.token for q in V.pins]:
+            V.pins.append(pin)
+            st.rerun(scope="fragment")
+    add = p2.selectbox("Add a starting point", options=[""] + list(titles), key=W + "pin_add", disabled=full,
+                       format_func=lambda n: titles.get(n, "Add a starting point or policy package..."),
+                       label_visibility="collapsed")
+    if add:
+        if add not in [q.token for q in V.pins]:
+            V.pins.append(C.Pin(add, {}))
+        del ss[W + "pin_add"]
+        st.rerun(scope="fragment")
+    if V.pins:
+        rows = [("This scenario", result)]
+        for i, p in enumerate(V.pins):
+            r = session.safe(session.run_pin, p, samples)
+            if r is not None:
+                rows.append((C.pin_label(p), r))
+        st.dataframe(tables.pinned_table(rows, year, region), hide_index=True, width="stretch")
+        for i, p in enumerate(list(V.pins)):
+            if st.button(f"Unpin: {C.pin_label(p)}", key=f"unpin{i}", icon=":material/close:"):
+                V.pins.pop(i)
+                st.rerun(scope="fragment")
+
+
+main_chart()
+
 
 # ---------------------------------------------------------------------------
-# Lifecycle
+# Countries and regions
 
-st.subheader("Training vs inference over time")
-life = sup.lifecycle_table(result)
-be = sup.break_even(result.compiled)
-paper = sup.paper_break_even().iloc[0]
-has_training = float(result.central["Energy|Training"].max()) > 0
-lc1, lc2 = st.columns([3, 2], gap="large")
-with lc1:
-    if has_training and float(result.central["Energy|Inference"].max()) > 0:
-        lchart = alt.Chart(life[life["twh"] > 0]).mark_line(strokeWidth=2.5, point=True).encode(
-            x=alt.X("year:Q", title="Year", axis=alt.Axis(format="d", tickMinStep=1)),
-            y=alt.Y("twh:Q", title="Electricity (TWh per year, log scale)", scale=alt.Scale(type="log")),
-            color=alt.Color("component:N", title=None, legend=alt.Legend(orient="top"),
-                            scale=alt.Scale(domain=["Inference", "Training + fine-tuning"],
-                                            range=[SCENARIO_COLOR, "#B45309"])),
-            tooltip=[alt.Tooltip("component:N"), alt.Tooltip("year:Q", format="d"),
-                     alt.Tooltip("twh:Q", title="TWh", format=",.4~g")])
-        st.altair_chart(lchart.properties(height=260), width="stretch")
-        ratio = result.value("Energy|Inference", year) / result.value("Energy|Training", year)
-        st.caption(f"In {year} inference uses {sup.fmt_sig(ratio, 2)}x the electricity of amortised training and "
-                   f"fine-tuning ({sup.fmt_sig(scenario.lifecycle.generations_per_year.value)} model generations a "
-                   "year).")
-    else:
-        st.info("This preset does not amortise training (no lifecycle section), so only the study's Table 5 "
-                "break-even is shown.")
-with lc2:
-    life_kwh = (result.compiled.params["lifecycle.training_kwh_per_generation"].central
-                + result.compiled.params["lifecycle.finetune_kwh_per_generation"].central)
-    if has_training and len(be):
-        st.markdown(f"**Break-even.** One model generation costs **{sup.fmt_sig(life_kwh / 1000)} MWh** to train and "
-                    "fine-tune. Inference catches up after:")
-        lines = []
-        for _, r in be.iterrows():
-            when = sup.fmt_duration_days(r["days_to_break_even"])
-            lines.append(f"- **{r['label']}**: {sup.fmt_count(r['break_even_inferences'])} inferences "
-                         f"({when} at {scenario.base_year} volume)")
-        st.markdown("\n".join(lines))
-    st.caption(f"Break-even = (training + fine-tuning kWh) / kWh per inference, both at IT load. The study's Table 5: "
-               f"{paper['model']} ({paper['training_kwh']:,.0f} + {paper['finetuning_kwh']:,.0f} kWh) / "
-               f"{paper['kwh_per_inference']:g} kWh = {paper['break_even_inferences']:,.0f} inferences.")
+
+st.header("Compared with countries")
+from project.national import national_electricity  # noqa: E402
+
+nat = national_electricity(2024).sort_values("country")
+all_names = dict(zip(nat["iso_code"], nat["country"]))
+cmp_opts = list(dict.fromkeys([*cands, *all_names]))
+ss[W + "cmp"] = cmp_iso
+
+
+def _on_cmp() -> None:
+    pick = ss[W + "cmp"]
+    V.cmp = "" if pick == default_cmp else pick
+
+
+st.selectbox("Compare with", options=cmp_opts, key=W + "cmp", format_func=lambda k: all_names.get(k, k),
+             on_change=_on_cmp,
+             help="The country in the headline card: its electricity demand in 2024 (or its latest year). Until "
+                  "you pick one, it is the country closest in size to the starting point's own total.")
+ct = tables.country_table(e.p50, e.p5 if e.has_range else None, e.p95 if e.has_range else None,
+                          f"AI, {region}, {year}", [cmp_iso, *C.KNOWN_COUNTRIES], 2024)
+ct["end"] = ct[["twh", "hi"]].max(axis=1, skipna=True)
+ct["label"] = ct["twh"].map(lambda t: f"{t:,.0f} TWh" if t >= 10 else fmt.energy(t))
+cdesc = (f"AI electricity, {region}, {year}: median {fmt.energy(e.p50)} beside the electricity demand of "
+         + ", ".join(f"{n} {t:,.0f} TWh" for n, t, k in zip(ct["name"], ct["twh"], ct["kind"]) if k == "Country")
+         + " (2024).")
+st.altair_chart(charts.styled(charts.countries(ct, "AI electricity beside countries' electricity demand", cdesc)),
+                width="stretch")
+st.caption(cdesc + " Linear scale; the black line on the AI bar is its 90% range. Countries: Our World in Data / "
+                   "Ember, electricity demand (generation plus net imports).")
+
+st.header("By region")
+rvar = C.SHOW[V.show][0] if V.show in ("energy", "emissions", "water", "peak") else "Energy"
+if compute.modelled(result, rvar):
+    rt = tables.regions_table(result, rvar, year)
+    rt["end"] = rt[["p50", "p95"]].max(axis=1, skipna=True)
+    rt["label"] = rt["p50"].map(lambda x: fmt.value(rvar, x))
+    runit = {"Energy": "TWh per year", "Emissions": "Mt CO₂e per year", "Water": "million m³ per year",
+             "Power|Peak": "GW"}[rvar]
+    rdesc = f"{C.SHOW[V.show][1] if rvar != 'Energy' else 'AI electricity'} in {year} by region, median: " + ", ".join(
+        f"{r} {lab}" for r, lab in zip(rt["region"], rt["label"])) + "."
+    st.altair_chart(charts.styled(charts.regions(rt, runit, f"By region, {year}", rdesc)), width="stretch")
+    st.caption(rdesc + " Black lines: 90% range.")
 
 # ---------------------------------------------------------------------------
 # Share and export
 
-st.subheader("Share and export")
-q = sup.encode_query(name, cfg)
-base_url = (st.context.url or "").split("?")[0] if getattr(st.context, "url", None) else ""
-if base_url and urlsplit(base_url).path == "":
-    base_url += "/"
-link = f"{base_url}?{urlencode(q)}"
-st.markdown("This link reproduces the view (preset and every changed setting):")
+st.header("Share and download")
+link = share_link()
+st.markdown("This link reproduces the view: starting point, every control, region, chart, pinned scenarios and "
+            "precision.")
 st.code(link, language=None, wrap_lines=True)
-slug = scenario.name if not changed else f"{scenario.name}-custom"
+slug = scenario.name if not C.changed(V.preset, V.cfg) else f"{scenario.name}-custom"
 d1, d2, d3 = st.columns(3)
-d1.download_button("Result table (CSV)", data=lambda: result.table.to_csv(index=False).encode(),
-                   file_name=f"{slug}.csv", mime="text/csv", icon=":material/table:", width="stretch",
-                   on_click="ignore", help="Tidy table: scenario, variable, region, unit, year, stat, value.")
-d2.download_button("Result + assumptions (Excel)", data=lambda: excel_bytes(result), file_name=f"{slug}.xlsx",
-                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                   icon=":material/grid_on:", width="stretch", on_click="ignore",
-                   help="Sheets: data, assumptions (every parameter with range and source), parameters, metadata.")
-d3.download_button("Scenario (TOML)", data=lambda: scenario_to_toml(scenario).encode(), file_name=f"{slug}.toml",
-                   mime="application/toml", icon=":material/description:", width="stretch", on_click="ignore",
-                   help="Re-run it from the command line: wattcast project --scenario FILE")
-note = f"`wattcast project --scenario {slug}.toml` reproduces these numbers from the command line."
-if out["measurement_tasks"]:
-    note += (" The TOML refers to measurement records by task (`energy = {measurements = ...}`): pass the same "
-             "measurements to the command line.")
-st.caption(note)
+d1.download_button("Results (CSV)", data=lambda: result.table.to_csv(index=False).encode(), file_name=f"{slug}.csv",
+                   mime="text/csv", icon=":material/table:", width="stretch", on_click="ignore",
+                   help="Tidy table: scenario, variable, region, unit, year, stat (central, p5, p50, p95), value.")
 
-st.divider()
-st.caption(
-    "wattcast projects the electricity, emissions and water of AI inference from measured energy per inference "
-    "(Luccioni, Jernite, Strubell, *Power Hungry Processing*, FAccT 2024) and published usage, fleet and data-centre "
-    "figures. Every number, range and source is on the *Methodology and sources* page; the same engine runs from the "
-    "command line (`wattcast project`).")
+
+def _excel() -> bytes:
+    from project.export import excel_bytes
+
+    return excel_bytes(result)
+
+
+def _toml() -> bytes:
+    from project.scenario import scenario_to_toml
+
+    return scenario_to_toml(scenario).encode()
+
+
+d2.download_button("Results and assumptions (Excel)", data=_excel, file_name=f"{slug}.xlsx",
+                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", icon=":material/grid_on:",
+                   width="stretch", on_click="ignore")
+d3.download_button("Scenario (TOML)", data=_toml, file_name=f"{slug}.toml", mime="application/toml",
+                   icon=":material/description:", width="stretch", on_click="ignore",
+                   help="Re-run it from the command line: wattcast project --scenario FILE")
+st.caption(f"`wattcast project --scenario {slug}.toml` gives the same numbers from the command line.")
+if result.warnings:
+    with st.expander(f"Model notes ({len(result.warnings)})"):
+        for wmsg in result.warnings:
+            st.markdown("- " + fmt.plain(wmsg))
 ss["timing_page_ms"] = (time.perf_counter() - T0) * 1000

@@ -1,0 +1,151 @@
+"""Running projections for the app, and the numbers its headline shows (no Streamlit here).
+
+`run` is `project.engine.run_projection` with one saving: scipy's frozen distributions
+cost about 1 ms each to build (docstring generation), 80 per reference run, and a slider
+move changes one or two parameters. `run` compiles the scenario, reuses the frozen
+distribution of every parameter whose specification is unchanged, and passes the compiled
+scenario to `run_projection`, so the numbers are exactly the engine's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from project.engine import COUNTS_SENTENCE, ProjectionResult, compile_scenario, run_projection
+from project.scenario import Scenario
+
+SEED = 0
+_DISTS: OrderedDict = OrderedDict()
+_MAX_DISTS = 4096
+
+
+def _spec_key(p) -> tuple:
+    spec = p.spec
+    s = repr(spec) if isinstance(spec, tuple) else spec.model_dump_json()
+    return (s, p.lower, p.upper)
+
+
+def compile_fast(scenario: Scenario, measurements=None):
+    """`compile_scenario` with frozen distributions reused across calls (same spec, same object)."""
+    c = compile_scenario(scenario, measurements)
+    for p in c.params.values():
+        key = _spec_key(p)
+        hit = _DISTS.get(key)
+        if hit is not None:
+            p.__dict__["dist"] = hit[0]
+            _DISTS.move_to_end(key)
+        else:
+            _DISTS[key] = (p.dist,)
+            if len(_DISTS) > _MAX_DISTS:
+                _DISTS.popitem(last=False)
+    return c
+
+
+def run(scenario: Scenario, samples: int, measurements=None) -> ProjectionResult:
+    """The engine's projection (seed 0) of `scenario` with `samples` Monte Carlo samples."""
+    return run_projection(scenario, samples=samples, seed=SEED, measurements=measurements,
+                          compiled=compile_fast(scenario, measurements))
+
+
+# ---------------------------------------------------------------------------
+# Headline numbers
+
+
+@dataclass
+class Figure:
+    """One headline quantity: median (or central value) with its 90% range, or not modelled."""
+
+    variable: str
+    p50: float
+    p5: float | None = None
+    p95: float | None = None
+    modelled: bool = True
+
+    @property
+    def has_range(self) -> bool:
+        return self.p5 is not None and self.p95 is not None and self.p95 > self.p5
+
+
+def modelled(result: ProjectionResult, variable: str) -> bool:
+    """False when the variable is absent or zero in every region and year of the central run
+    (e.g. water in a preset that sets water use to zero because it has no figure)."""
+    a = result.central.get(variable)
+    return a is not None and bool((abs(a[0]) > 0).any())
+
+
+def figure(result: ProjectionResult, variable: str, year: int, region: str) -> Figure:
+    if not modelled(result, variable):
+        return Figure(variable, math.nan, modelled=False)
+    p50 = result.value(variable, year, region=region)
+    if variable in result.percentiles:
+        lo = result.value(variable, year, "p5", region)
+        hi = result.value(variable, year, "p95", region)
+        if math.isfinite(lo) and math.isfinite(hi):
+            return Figure(variable, p50, lo, hi)
+    return Figure(variable, p50)
+
+
+@dataclass
+class Headline:
+    """What the headline cards show for one region and year."""
+
+    year: int
+    region: str
+    energy: Figure
+    emissions: Figure
+    water: Figure
+    datacentres: Figure
+    peak: Figure
+    inference: float
+    training: float
+    unattributed: float
+    attributed_share: float
+    has_fleet: bool
+    samples: int
+    counts: str = COUNTS_SENTENCE
+
+
+def headline(result: ProjectionResult, year: int, region: str = "World") -> Headline:
+    s = result.scenario
+    val = lambda v: result.value(v, year, region=region) if v in result.central else 0.0  # noqa: E731
+    share = val("Share|Attributed")
+    return Headline(
+        year=year, region=region,
+        energy=figure(result, "Energy", year, region),
+        emissions=figure(result, "Emissions", year, region),
+        water=figure(result, "Water", year, region),
+        datacentres=figure(result, "Data Centres", year, region),
+        peak=figure(result, "Power|Peak", year, region),
+        inference=val("Energy|Inference"), training=val("Energy|Training"),
+        unattributed=val("Energy|Unattributed"),
+        attributed_share=share if math.isfinite(share) else math.nan,
+        has_fleet=s.fleet is not None, samples=result.samples,
+    )
+
+
+def country_share(twh: float, iso: str, year: int) -> tuple[float, str, float, int]:
+    """(share of the country's electricity demand, country name, its TWh, its data year)."""
+    from project.national import country_lookup
+
+    row = country_lookup(iso, year)
+    return float(twh) / float(row["twh"]), str(row["country"]), float(row["twh"]), int(row["year"])
+
+
+def default_country(twh: float, candidates: list[str], year: int) -> str:
+    """The candidate whose electricity demand is closest to `twh` on a log scale (ties: first)."""
+    from project.national import country_lookup
+
+    if not (twh > 0):
+        return candidates[0]
+    best, gap = candidates[0], math.inf
+    for iso in candidates:
+        try:
+            t = float(country_lookup(iso, year)["twh"])
+        except KeyError:
+            continue
+        g = abs(math.log(t / twh)) if t > 0 else math.inf
+        if g < gap - 1e-12:
+            best, gap = iso, g
+    return best
