@@ -47,7 +47,9 @@ def main() -> None:
     py = sys.executable
     rows = [
         ("wattcast compare reference combined", [py, "-m", "project.cli", "compare", "reference", "combined"], 2.0),
-        ("  imports only (python -c 'import project.cli')", [py, "-c", "import project.cli"], None),
+        ("  imports of the command (cli, engine, scipy.stats, export)",
+         [py, "-c", "import project.cli, project.cli_compare, project.export"], None),
+        ("  of which scipy.stats", [py, "-c", "import scipy.stats"], None),
         ("  python start only", [py, "-c", "pass"], None),
     ]
     print(f"{'fresh process':55s} {'median':>9s} {'best':>9s} {'CPU':>9s} {'target':>9s}")
