@@ -298,6 +298,7 @@ class Workload(_Strict):
     def _one(self) -> "Workload":
         if (self.energy is None) == (self.llm is None):
             raise ValueError("give exactly one of energy (per unit) or llm (per token)")
+        _check_below_ceiling(self.requests_per_day, self.growth, "requests_per_day")
         if self.region_shares is not None:
             _check_shares(self.region_shares, "region_shares")
         if self.task is not None:
@@ -306,6 +307,13 @@ class Workload(_Strict):
             if self.task not in TASKS:
                 raise ValueError(f"task: unknown study task {self.task!r}; one of {', '.join(TASKS)}")
         return self
+
+
+def _check_below_ceiling(base: Uncertain, growth: Growth, what: str) -> None:
+    """A base-year value above its growth ceiling contradicts the ceiling (the engine would hold it at K)."""
+    if growth.ceiling is not None and base.value > growth.ceiling.value:
+        raise ValueError(f"{what}: {base.value:g} is above its growth ceiling {growth.ceiling.value:g}; "
+                         "raise the ceiling or lower the base value")
 
 
 def _check_class(name: str | None, what: str) -> None:
@@ -351,6 +359,8 @@ class Training(_Strict):
     def _shares(self) -> "Training":
         if self.boundary == "facility":
             raise ValueError("training.boundary: give training energy at the accelerator, server or it boundary")
+        _check_below_ceiling(self.runs_per_year, self.runs_growth, "runs_per_year")
+        _check_below_ceiling(self.gwh_per_run, self.energy_growth, "gwh_per_run")
         if self.region_shares is not None:
             _check_shares(self.region_shares, "region_shares")
         return self

@@ -124,3 +124,39 @@ def test_passes_split_by_memory(monkeypatch):
     assert len(eng._pass_groups(eng.compile_scenario(s), 600)) > 3
     for k in ("Energy", "Water", "Emissions|Embodied"):
         np.testing.assert_allclose(one.percentiles[k], many.percentiles[k], rtol=1e-6, equal_nan=True)
+
+
+def test_base_above_its_ceiling_is_refused_and_never_turns_negative():
+    """A base-year volume above its growth ceiling: refused at validation (central values); in
+    Monte Carlo draws (base and ceiling sampled independently) the path is held at the ceiling
+    instead of diverging on the years before the base year."""
+    import numpy as np
+
+    from project.model.growth import grow
+    from project.scenario import ScenarioError, apply_overrides, load_preset
+
+    with pytest.raises(ScenarioError, match="above its growth ceiling"):
+        apply_overrides(load_preset("reference"), ["workloads.llm_text.requests_per_day=1e15"])
+    dy = np.arange(-5, 11, dtype=float)[None, :]
+    path = grow(np.array([[1e15]]), np.array([[0.5]]), dy, np.array([[5e10]]))
+    assert np.isfinite(path).all() and (path > 0).all()
+    assert np.allclose(path, 5e10)
+    below = grow(np.array([[1e9]]), np.array([[0.5]]), dy, np.array([[5e10]]))
+    assert below[0, 5] == pytest.approx(1e9) and (np.diff(below[0]) > 0).all() and below.max() < 5e10
+
+
+def test_lhs_design_in_blocks_is_one_latin_hypercube():
+    """Every column of the blocked design has exactly one draw per stratum, and it is seeded."""
+    import numpy as np
+
+    from project.engine import compile_scenario, lhs_design
+
+    c = compile_scenario(load_preset("reference"))
+    d = lhs_design(c, 500, seed=3)
+    assert d.shape == (500, len(c.uncertain)) and d.dtype == np.float32
+    # sorted, column j's k-th draw lies in stratum [k/n, (k+1)/n) (float32: to 1e-6)
+    k = np.arange(500)[:, None]
+    srt = np.sort(d.astype(float), axis=0)
+    assert (srt >= k / 500 - 1e-6).all() and (srt <= (k + 1) / 500 + 1e-6).all()
+    assert np.array_equal(d, lhs_design(c, 500, seed=3))
+    assert not np.array_equal(d[:, 0], d[:, eng.LHS_BLOCK])  # blocks are not copies of each other

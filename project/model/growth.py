@@ -10,13 +10,15 @@ def grow(x0: np.ndarray, rate: np.ndarray, dy: np.ndarray, ceiling: np.ndarray |
 
     Shapes: x0, rate, ceiling (n, 1) and dy (1, Y) -> (n, Y). With a ceiling K the path is
     K / (1 + (K / x0 - 1) exp(-r dy)), r = ln(1 + rate), which starts at x0 with growth
-    `rate` and never passes K; a base above the ceiling decays towards it.
+    `rate` and never passes K. A base at or above the ceiling is held at K (the ceiling is a
+    physical bound; a sampled base can exceed a sampled ceiling): otherwise the path would
+    diverge, and turn negative, on the years before the base year.
     """
     r = np.log1p(rate)
     if ceiling is None:
         with np.errstate(over="ignore"):
             return x0 * np.exp(r * dy)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratio = np.where(x0 > 0, ceiling / np.where(x0 > 0, x0, 1.0) - 1.0, 0.0)
+        ratio = np.where(x0 > 0, np.maximum(ceiling / np.where(x0 > 0, x0, 1.0) - 1.0, 0.0), 0.0)
         out = ceiling / (1.0 + ratio * np.exp(-r * dy))
     return np.where(x0 > 0, out, 0.0)
