@@ -48,12 +48,13 @@ def view(page: str = "simulator") -> C.View:
         if page != "simulator" or q == ss.get("_url"):
             return ss["view"]
         if not q and last not in (None, page):
-            ss["_url"] = {}
+            ss["_url"] = {}  # back from another page: write the view into the URL again
             return ss["view"]
     v, notes = C.decode(q)
     ss["view"] = v
     ss["notices"] = notes
-    ss["_url"] = q
+    ss["_url"] = q                       # what the browser shows (bad values included)
+    ss["_state"] = _norm(C.encode(v))    # the view it gave: the URL is rewritten only when this changes
     clear_widgets()
     return v
 
@@ -62,9 +63,9 @@ def write_url() -> None:
     """Write the view into the URL (only when it changed: each write is a history entry)."""
     ss = st.session_state
     q = _norm(C.encode(ss["view"]))
-    if q != ss.get("_url"):
+    if q != ss.get("_state") or (ss.get("_url") == {} and q):
         st.query_params.from_dict(q)
-        ss["_url"] = q
+        ss["_url"] = ss["_state"] = q
         ss["notices"] = []
 
 

@@ -328,34 +328,42 @@ def _downloads(chart, title: str, series: list[str]) -> None:
                        mime="image/svg+xml", icon=":material/draw:", on_click="ignore", width="stretch")
 
 
+def _pin_current() -> None:
+    pin = C.Pin(V.preset, C.changed(V.preset, V.cfg))
+    if len(V.pins) < C.MAX_PINS and pin.token not in [q.token for q in V.pins]:
+        V.pins.append(pin)
+
+
+def _pin_added() -> None:
+    name = ss.get(W + "pin_add")
+    if name and len(V.pins) < C.MAX_PINS and name not in [q.token for q in V.pins]:
+        V.pins.append(C.Pin(name, {}))
+    ss[W + "pin_add"] = ""
+
+
+def _unpin(i: int) -> None:
+    if 0 <= i < len(V.pins):
+        V.pins.pop(i)
+
+
 def _pins() -> None:
     st.markdown("**Compare scenarios** (up to 3 pinned beside this one)")
     p1, p2 = st.columns([1, 2], vertical_alignment="bottom")
     full = len(V.pins) >= C.MAX_PINS
-    if p1.button("Pin this scenario", icon=":material/push_pin:", disabled=full, width="stretch"):
-        pin = C.Pin(V.preset, C.changed(V.preset, V.cfg))
-        if pin.token not in [q.token for q in V.pins]:
-            V.pins.append(pin)
-            st.rerun(scope="fragment")
-    add = p2.selectbox("Add a starting point", options=[""] + list(titles), key=W + "pin_add", disabled=full,
-                       format_func=lambda n: titles.get(n, "Add a starting point or policy package..."),
-                       label_visibility="collapsed")
-    if add:
-        if add not in [q.token for q in V.pins]:
-            V.pins.append(C.Pin(add, {}))
-        del ss[W + "pin_add"]
-        st.rerun(scope="fragment")
+    p1.button("Pin this scenario", icon=":material/push_pin:", disabled=full, width="stretch", on_click=_pin_current)
+    p2.selectbox("Add a starting point", options=[""] + list(titles), key=W + "pin_add", disabled=full,
+                 format_func=lambda n: titles.get(n, "Add a starting point or policy package..."),
+                 label_visibility="collapsed", on_change=_pin_added)
     if V.pins:
         rows = [("This scenario", result)]
-        for i, p in enumerate(V.pins):
+        for p in V.pins:
             r = session.safe(session.run_pin, p, samples)
             if r is not None:
                 rows.append((C.pin_label(p), r))
         st.dataframe(tables.pinned_table(rows, year, region), hide_index=True, width="stretch")
         for i, p in enumerate(list(V.pins)):
-            if st.button(f"Unpin: {C.pin_label(p)}", key=f"unpin{i}", icon=":material/close:"):
-                V.pins.pop(i)
-                st.rerun(scope="fragment")
+            st.button(f"Unpin: {C.pin_label(p)}", key=f"unpin{i}:{p.token}", icon=":material/close:",
+                      on_click=_unpin, args=(i,))
 
 
 main_chart()

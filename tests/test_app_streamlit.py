@@ -1,4 +1,7 @@
-"""The Streamlit app under AppTest (no browser): controls, presets, uploads, URL state."""
+"""The Streamlit app under AppTest (no browser): levers, pinned scenarios, the share link.
+
+Each test drives the real page scripts; numbers are checked against the engine.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +12,17 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from project import app_support as sup  # noqa: E402
-from project.engine import run_projection  # noqa: E402
+from app_pages import compute, fmt  # noqa: E402
+from app_pages import controls as C  # noqa: E402
 from project.scenario import load_preset, preset_names  # noqa: E402
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+SAMPLES = C.SAMPLES["standard"]
 
 
 def app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=120)
     for k, v in query.items():
         at.query_params[k] = v
     return at.run()
@@ -30,173 +35,152 @@ def metric(at: AppTest, label_start: str):
     raise AssertionError(f"no metric {label_start!r}: {[m.label for m in at.metric]}")
 
 
-def twh(at: AppTest) -> str:
-    return metric(at, "Electricity in").value
+def energy(at: AppTest) -> str:
+    return metric(at, "AI electricity").value
 
 
-def to_twh(text: str) -> float:
-    v, unit = text.replace(",", "").split()
-    return float(v) * {"TWh": 1, "GWh": 1e-3, "MWh": 1e-6}[unit]
+def query(at: AppTest) -> dict[str, list[str]]:
+    return {k: at.query_params.get_all(k) if hasattr(at.query_params, "get_all") else at.query_params[k]
+            for k in at.query_params}
 
 
-def no_exception(at: AppTest) -> None:
+def ok(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
 
 
-def test_default_view_shows_the_preset_headline():
+def engine_energy(name: str, cfg: dict | None = None, region: str = "World", year: int | None = None) -> str:
+    s = C.build(name, {**C.default_cfg(name), **(cfg or {})})
+    r = compute.run(s, SAMPLES)
+    return fmt.energy(r.value("Energy", year or s.target_year, region=region))
+
+
+def test_default_view_headline_is_the_median_with_its_range():
     at = app()
-    no_exception(at)
-    expected = run_projection(load_preset("baseline-2025")).value("Energy|Total")
-    assert twh(at) == sup.fmt_energy_twh(expected)
-    assert metric(at, "About as much as").value
-    assert len(at.get("vega_lite_chart")) >= 6
-    assert dict(at.query_params) == {"preset": ["baseline-2025"]} or at.query_params["preset"] == "baseline-2025"
+    ok(at)
+    assert energy(at) == engine_energy("reference")
+    m = metric(at, "AI electricity")
+    assert m.label == "AI electricity, World, 2030" and m.delta.startswith("90% range ")
+    assert metric(at, "Compared with").value.startswith("= ")
+    assert any("What is counted" in md.value for md in at.markdown)
+    assert len(at.get("vega_lite_chart")) >= 3
+    assert at.query_params["preset"] in ("reference", ["reference"])
 
 
-@pytest.mark.parametrize("key, value, direction", [
-    ("ctl:facility.pue", 1.8, +1),
-    ("ctl:hardware.efficiency_gain_per_year", 40.0, -1),
-    ("ctl:tasks.chatbot.growth_per_year", 100.0, +1),
-])
-def test_slider_moves_headline_in_the_right_direction(key, value, direction):
+def test_levers_move_the_headline_and_the_link():
     at = app()
-    before = to_twh(twh(at))
-    at.slider(key=key).set_value(value).run()
-    no_exception(at)
-    after = to_twh(twh(at))
-    assert (after - before) * direction > 0, (before, after)
-    assert metric(at, "Electricity in").delta.startswith("+" if direction > 0 else "-")
+    before = energy(at)
+    at.select_slider(key="w:pue_cap").set_value(1.1).run()
+    ok(at)
+    assert energy(at) == engine_energy("reference", {"pue_cap": 1.1}) != before
+    at.slider(key="w:policy.start").set_value(2028).run()
+    ok(at)
+    assert energy(at) == engine_energy("reference", {"pue_cap": 1.1, "policy.start": 2028})
+    q = query(at)
+    assert q["pue_cap"] in ("1.1", ["1.1"]) and q["policy.start"] in ("2028", ["2028"])
+    # the savings-by-measure view appears once a measure is on, and splits the change
+    at.pills(key="w:chartview").set_value("wedges").run()
+    ok(at)
+    assert any("Shapley" in c.value for c in at.caption)
 
 
-def test_select_slider_and_emissions_follow_grid():
+def test_region_year_and_variable_choices():
     at = app()
-    co2 = metric(at, "CO₂e").value
-    at.select_slider(key="ctl:tasks.chatbot.inferences_per_day").set_value(1e10).run()
-    assert to_twh(twh(at)) > 1.0
-    at.selectbox(key="ctl:grid.country").set_value("FRA").run()
-    no_exception(at)
-    assert at.slider(key="ctl:grid.intensity_g_per_kwh").value < 100
-    assert metric(at, "CO₂e").value != co2
-    assert at.query_params["grid.country"] == "FRA"
+    at.segmented_control(key="w:region").set_value("chn").run()
+    ok(at)
+    assert metric(at, "AI electricity").label == "AI electricity, China, 2030"
+    assert energy(at) == engine_energy("reference", region="China")
+    at.slider(key="w:year").set_value(2035).run()
+    assert energy(at) == engine_energy("reference", {"year": 2035}, region="China", year=2035)
+    at.pills(key="w:show").set_value("water").run()
+    ok(at)
+    assert query(at)["show"] in ("water", ["water"])
 
 
-def test_switching_preset_restores_its_figures():
+def test_pinned_scenarios_and_their_link_round_trip():
     at = app()
-    at.slider(key="ctl:facility.pue").set_value(1.9).run()
-    at.selectbox(key="preset_select").set_value("devries-2027").run()
-    no_exception(at)
-    expected = run_projection(load_preset("devries-2027")).value("Energy|Total")
-    assert twh(at) == sup.fmt_energy_twh(expected)  # 85.4 TWh
-    assert metric(at, "Electricity in").delta is None or metric(at, "Electricity in").delta == ""
-    # the supply preset shows fleet sliders, not task sliders
-    keys = {s.key for s in at.slider}
-    assert "ctl:fleet.power_kw_per_server" in keys
-    at.slider(key="ctl:fleet.power_kw_per_server").set_value(10.2).run()
-    assert to_twh(twh(at)) == pytest.approx(134.0, rel=0.01)  # de Vries: DGX H100
-    at.button[0].click().run()  # reset to preset
-    assert twh(at) == sup.fmt_energy_twh(expected)
-    at.selectbox(key="preset_select").set_value("baseline-2025").run()
-    assert at.slider(key="ctl:facility.pue").value == pytest.approx(1.3)
-    assert twh(at) == sup.fmt_energy_twh(run_projection(load_preset("baseline-2025")).value("Energy|Total"))
+    at.select_slider(key="w:right_sizing").set_value(1.0).run()
+    next(b for b in at.button if b.label == "Pin this scenario").click().run()
+    at.selectbox(key="w:pin_add").set_value("iea-base").run()
+    ok(at)
+    pins = query(at)["pin"]
+    assert pins == ["reference~right_sizing:1", "iea-base"]
+    table = at.dataframe[0].value
+    assert list(table["Scenario"])[0] == "This scenario" and len(table) == 3
+    # a fresh session from the link: same pins, same headline
+    link = {k: v for k, v in query(at).items()}
+    at2 = AppTest.from_file(APP, default_timeout=120)
+    for k, v in link.items():
+        at2.query_params[k] = v
+    at2.run()
+    ok(at2)
+    assert energy(at2) == energy(at)
+    assert query(at2)["pin"] == pins and len(at2.dataframe[0].value) == 3
+    # unpin one
+    next(b for b in at2.button if b.label.startswith("Unpin: IEA")).click().run()
+    assert query(at2)["pin"] in (["reference~right_sizing:1"], "reference~right_sizing:1")
 
 
-def test_every_preset_renders():
-    at = app()
-    for name in preset_names():
-        at.selectbox(key="preset_select").set_value(name).run()
-        no_exception(at)
-        assert twh(at) == sup.fmt_energy_twh(run_projection(load_preset(name)).value("Energy|Total")), name
-
-
-def test_query_params_round_trip():
-    at = app(preset="baseline-2025", **{"facility.pue": "1.5", "target_year": "2033",
-                                        "tasks.chatbot.inferences_per_day": "5e9"})
-    no_exception(at)
-    assert at.slider(key="ctl:facility.pue").value == pytest.approx(150 / 100)
-    assert at.slider(key="ctl:target_year").value == 2033
-    state = sup.default_state("baseline-2025")
-    state.update({"facility.pue": 1.5, "target_year": 2033, "tasks.chatbot.inferences_per_day": 5e9})
-    expected = run_projection(sup.build_scenario("baseline-2025", state)).value("Energy|Total")
-    assert twh(at) == sup.fmt_energy_twh(expected)
-    # the URL written back reproduces the same view in a new session
-    q = {k: at.query_params[k] for k in at.query_params}
-    q = {k: (v[0] if isinstance(v, list) else v) for k, v in q.items()}
-    assert q["facility.pue"] == "1.5" and q["target_year"] == "2033"
-    at2 = app(**q)
-    assert twh(at2) == twh(at)
-    # moving a slider updates the URL
-    at.slider(key="ctl:facility.pue").set_value(1.2).run()
-    assert at.query_params["facility.pue"] in ("1.2", ["1.2"])
-
-
-def test_bad_link_is_ignored_with_a_message():
-    at = app(preset="no-such-preset", **{"facility.pue": "abc"})
+def test_bad_link_values_give_a_visible_plain_text_notice():
+    at = app(preset="reference", right_sizing="1.7", pue_cap="abc",
+             **{"[x](https://evil.example)": "1", "grid.country": "FRA"})
     assert not at.exception
-    assert twh(at) == sup.fmt_energy_twh(run_projection(load_preset("baseline-2025")).value("Energy|Total"))
-    assert len(at.toast) >= 1
+    assert energy(at) == engine_energy("reference")  # nothing applied
+    text = at.warning[0].value
+    for named in ("right\\_sizing=1\\.7", "pue\\_cap=abc", "grid\\.country"):
+        assert named in text, text
+    assert "](" not in text and "https://" not in text
+    assert at.select_slider(key="w:right_sizing").value is None
 
 
-def test_bad_upload_shows_its_message_and_good_rows_drive_the_projection():
+def test_back_and_forward_reload_the_view_from_the_link():
     at = app()
-    before = to_twh(twh(at))
+    at.select_slider(key="w:pue_cap").set_value(1.2).run()
+    assert query(at)["pue_cap"] in ("1.2", ["1.2"])
+    # the browser's Back restores the previous URL and reruns: the view follows it
+    at.query_params.clear()
+    at.query_params["preset"] = "reference"
+    at.run()
+    ok(at)
+    assert at.select_slider(key="w:pue_cap").value is None
+    assert energy(at) == engine_energy("reference")
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_every_preset_renders_without_zeros_for_what_it_does_not_model(name):
+    at = app(preset=name)
+    ok(at)
+    s = load_preset(name)
+    assert energy(at) == engine_energy(name)
+    r = compute.run(s, 0)
+    water = metric(at, "Water consumed").value
+    assert (water == fmt.NOT_MODELLED) == (not compute.modelled(r, "Water"))
+    assert "0 L" not in water and not water.startswith("0 ")
+
+
+def test_measurements_page_checks_pasted_rows_and_feeds_the_simulator():
+    at = app(preset="paper-2023")
     at.switch_page("app_pages/measurements.py").run()
-    no_exception(at)
-    at.text_area(key="m_paste").input("task,model\nimage_generation,x\n").run()
+    ok(at)
+    at.text_area(key="m_paste").input("task;model;energy_kwh_per_inference\nImage Generation;tiny;0,0004\n"
+                                      "image_gen;oops;1\n").run()
     assert not at.exception
-    assert any("Missing column" in e.value for e in at.error)
-    at.text_area(key="m_paste").input(
-        "task,model,kwh_per_inference\nimage_generation,tiny-model,0.00001\nimage_gen,oops,1\n").run()
-    assert not at.exception
-    assert any("1 row(s) rejected" in w.value for w in at.warning)
-    assert any("unknown task" in str(v) for v in at.dataframe[-2].value["Reason"]) or \
-        any("unknown task" in str(df.value.to_string()) for df in at.dataframe)
+    assert any("1 row(s) accepted" in s.value for s in at.success)
+    assert any("Row" in str(list(d.value.columns)) for d in at.dataframe)
     at.toggle(key="m_use").set_value(True).run()
     at.switch_page("app_pages/simulator.py").run()
-    no_exception(at)
-    assert to_twh(twh(at)) < before  # image generation now at 0.01 Wh instead of 2.9 Wh
+    ok(at)
+    assert any("your measurements" in i.value for i in at.info)
+    assert query(at)["preset"] in ("paper-2023", ["paper-2023"])  # the view survived the page switch
 
 
-def test_methodology_page_lists_parameters_and_caveats():
+def test_methodology_page_shows_backtest_tree_and_sources():
     at = app()
     at.switch_page("app_pages/methodology.py").run()
-    no_exception(at)
-    text = " ".join(m.value for m in at.markdown)
-    assert "idle" in text and "constant" in text
-    assert any(len(df.value) > 40 for df in at.dataframe)  # data/parameters.csv
-    assert any("Supply side(y)" in c.value for c in at.code)
-
-
-def test_project_records_page_and_toggle(tmp_path, monkeypatch):
-    import json
-
-    at = app()
-    before = to_twh(twh(at))
-    at.switch_page("app_pages/measurements.py").run()
-    assert any("No measurement records yet" in i.value for i in at.info)
-    store = tmp_path / "measurements" / "store1"
-    store.mkdir(parents=True)
-    with open(store / "records.jsonl", "w", encoding="utf-8") as f:
-        for i, e in enumerate([1e-4, 2e-4]):
-            f.write(json.dumps({"record_id": str(i), "trial_key": f"k{i}", "repeat_index": 0,
-                                "task": "image_generation", "model": "tiny-sd", "status": "ok", "phase": "inference",
-                                "energy_kwh_per_inference": e, "backend": "fake", "weights": "random-init"}) + "\n")
-    monkeypatch.setattr(sup, "data_dir", lambda: tmp_path)
-    at.run()
-    no_exception(at)
-    assert any("2 records" in c.value for c in at.caption)
-    at.toggle(key="m_use_records").set_value(True).run()
-    at.switch_page("app_pages/simulator.py").run()
-    no_exception(at)
-    assert to_twh(twh(at)) < before
-
-
-def test_model_picker_changes_the_task_energy():
-    at = app()
-    before = to_twh(twh(at))
-    at.selectbox(key="ctl:tasks.image_generation.energy.model").set_value(
-        "stabilityai/stable-diffusion-xl-base-1.0").run()
-    no_exception(at)
-    assert to_twh(twh(at)) > before  # SDXL: 11.3 Wh per image vs the 2.9 Wh mean
-    assert at.query_params["tasks.image_generation.energy.model"] in (
-        "stabilityai/stable-diffusion-xl-base-1.0", ["stabilityai/stable-diffusion-xl-base-1.0"])
+    ok(at)
+    heads = [h.value for h in at.header]
+    assert "Back-test: the model against observed totals" in heads
+    frames = [d.value for d in at.dataframe]
+    assert any("Observed" in f.columns for f in frames)
+    assert any("definition" in f.columns for f in frames)
+    assert any("source" in f.columns and len(f) > 50 for f in frames)
