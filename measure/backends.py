@@ -6,8 +6,13 @@
 - :class:`CodeCarbonBackend`: CPU, RAM and GPU energy as codecarbon reports them for a task
   (``start_task``/``stop_task``, as the study did with CodeCarbon 2.3.1), offline.
 - :class:`CompositeBackend`: GPU from NVML, CPU and RAM from codecarbon.
+- :class:`ZeusBackend`: GPU (and, where readable, CPU/DRAM RAPL) energy from Zeus's
+  ``ZeusMonitor`` (optional ``zeus`` extra), to cross-check the NVML backend.
 - :class:`FakeBackend`: scripted cumulative readings (or a constant power), so tests run the
   real window, record and campaign logic with no hardware.
+
+A CUDA device is matched to its NVML device by UUID (:func:`resolve_gpu`), never by index
+alone: NVML numbers GPUs in PCI bus order and ignores ``CUDA_VISIBLE_DEVICES``.
 
 Every reading says which method produced each component: ``counter``, ``integrated-power``,
 ``estimate`` or ``none``.
@@ -25,8 +30,8 @@ from measure.errors import MeasureError
 
 COMPONENTS = ("gpu", "cpu", "ram")
 
-#: NVML's energy counter is an unsigned 64-bit count of millijoules.
-NVML_COUNTER_MODULUS_MJ = 2**64
+#: NVML's perf-policy ids for nvmlDeviceGetViolationStatus (nvml.h ``nvmlPerfPolicyType_t``)
+NVML_PERF_POLICY_POWER, NVML_PERF_POLICY_THERMAL = 0, 1
 #: Below this window length a counter reading is flagged ``short-window``. NVIDIA updates
 #: the energy counter and the power reading about every 100 ms on recent GPUs (Zeus docs,
 #: "Measuring energy"; Yang et al., "Part-time Power Measurements", 2023), so a window of
@@ -50,6 +55,10 @@ class Reading:
     ram_method: str = "none"
     flags: list[str] = field(default_factory=list)
     per_gpu_j: dict[str, float] = field(default_factory=dict)
+    #: set when the reading is void (a counter reset): the window fails with this message
+    error: str | None = None
+    #: seconds each GPU spent throttled during the window, by reason (NVML violation counters)
+    throttle_s: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def total_j(self) -> float:
@@ -63,8 +72,10 @@ class Reading:
             setattr(out, f"{c}_j", getattr(other, f"{c}_j"))
             setattr(out, f"{c}_method", getattr(other, f"{c}_method"))
         out.flags += [f for f in other.flags if f not in out.flags]
+        out.error = self.error or other.error
         if "gpu" in take:
             out.per_gpu_j = dict(other.per_gpu_j)
+            out.throttle_s = dict(other.throttle_s)
         return out
 
 
@@ -87,8 +98,6 @@ class EnergyBackend:
 
     #: smallest window the backend can resolve well (s); shorter windows are flagged
     min_window_s: float = 0.0
-    #: whether windows may nest or overlap (per-phase windows need it)
-    supports_nesting: bool = False
 
 
 # --------------------------------------------------------------------------- fake
@@ -119,7 +128,6 @@ class FakeBackend(EnergyBackend):
         self.methods = {"gpu": "counter", "cpu": "estimate", "ram": "estimate", **(methods or {})}
         self.extra_flags = list(flags)
         self.min_window_s = min_window_s
-        self.supports_nesting = self._script is None  # scripted readings are consumed in order
         self.calls: list[str] = []
 
     def _next(self) -> dict[str, float]:
@@ -172,6 +180,10 @@ def _import_pynvml():
     return pynvml
 
 
+def _text(x: Any) -> str:
+    return x.decode() if isinstance(x, bytes) else str(x)
+
+
 class _PowerPoller:
     """Polls power (W) of the given handles in a thread; trapezoid-integrates per handle."""
 
@@ -210,39 +222,188 @@ def integrate_power(samples: Sequence[tuple[float, float]]) -> float:
     return e
 
 
-def counter_delta_mj(start: int, end: int, modulus: int = NVML_COUNTER_MODULUS_MJ) -> tuple[int, bool]:
-    """Counter difference in mJ; a smaller end value is taken as one wrap-around."""
-    if end >= start:
-        return end - start, False
-    return end + modulus - start, True
+def counter_delta_mj(start: int, end: int) -> int | None:
+    """Counter difference in mJ, or None when the counter went backwards.
+
+    NVML's counter is an unsigned 64-bit count of mJ since the driver loaded: at 1 kW it
+    would take 585 million years to wrap. A smaller end value means the driver was reloaded
+    or the GPU reset during the window, so the window's GPU energy is unknown.
+    """
+    return end - start if end >= start else None
+
+
+# -- which NVML device is the CUDA device? -----------------------------------------------------
+
+MIG_REFUSAL = ("is a MIG slice (or sits on a MIG-enabled GPU): NVML reports energy and power only "
+               "for the whole card, every slice and tenant included, so the slice cannot be "
+               "measured. Run on a GPU with MIG disabled, or use --whole-node if the whole card "
+               "is yours (the record then says idle-gpus-included)")
+
+
+@dataclass
+class GpuTarget:
+    """The NVML device behind one CUDA device, and how the match was made."""
+
+    cuda_index: int
+    nvml_index: int
+    uuid: str | None
+    #: ``cuda-uuid`` (the CUDA runtime's UUID), ``visible-uuid`` (a UUID in
+    #: CUDA_VISIBLE_DEVICES), ``visible-index`` (a number in CUDA_VISIBLE_DEVICES) or ``index``
+    mapped_by: str
+
+
+def cuda_device_uuid(cuda_index: int) -> str | None:
+    """The CUDA runtime's UUID of ``cuda:<cuda_index>`` (after CUDA_VISIBLE_DEVICES), or None."""
+    try:
+        import torch
+
+        if torch.cuda.is_available() and cuda_index < torch.cuda.device_count():
+            return str(torch.cuda.get_device_properties(cuda_index).uuid)
+    except Exception:  # noqa: BLE001 - no CUDA runtime: fall back to CUDA_VISIBLE_DEVICES
+        return None
+    return None
+
+
+def _is_mig_enabled(nvml, handle) -> bool:
+    try:
+        current, _pending = nvml.nvmlDeviceGetMigMode(handle)
+        return int(current) == 1  # NVML_DEVICE_MIG_ENABLE
+    except Exception:  # NotSupported on cards without MIG
+        return False
+
+
+def _is_mig_handle(nvml, handle) -> bool:
+    try:
+        return bool(nvml.nvmlDeviceIsMigDeviceHandle(handle))
+    except Exception:
+        return False
+
+
+def _visible_entries(env: dict[str, str]) -> list[str] | None:
+    """CUDA_VISIBLE_DEVICES as CUDA reads it: entries up to the first empty one; None if unset."""
+    vis = env.get("CUDA_VISIBLE_DEVICES")
+    if vis is None:
+        return None
+    out = []
+    for p in vis.split(","):
+        p = p.strip()
+        if not p:
+            break
+        out.append(p)
+    return out
+
+
+def resolve_gpu(nvml, cuda_index: int, cuda_uuid: str | None = None,
+                env: dict[str, str] | None = None) -> GpuTarget:
+    """The NVML device that ``cuda:<cuda_index>`` runs on.
+
+    With the CUDA runtime's UUID (``torch.cuda.get_device_properties(i).uuid``) the match is
+    exact: ``nvmlDeviceGetHandleByUUID``. Without it, ``CUDA_VISIBLE_DEVICES`` is read the way
+    CUDA reads it: numbers, ``GPU-`` UUIDs or unique UUID prefixes, up to the first entry it
+    cannot use. A number counts devices in ``CUDA_DEVICE_ORDER``: NVML's order is the PCI bus
+    order, which is CUDA's only with ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` or when every GPU is the
+    same model (CUDA's default, FASTEST_FIRST, breaks ties by PCI bus id); otherwise the match is
+    refused. A MIG slice is refused (:data:`MIG_REFUSAL`).
+    """
+    import os
+
+    env = os.environ if env is None else env
+    where = f"device cuda:{cuda_index}"
+    count = int(nvml.nvmlDeviceGetCount())
+    handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+    uuids = [_text(nvml.nvmlDeviceGetUUID(h)) for h in handles]
+
+    def target(i: int, how: str) -> GpuTarget:
+        if _is_mig_enabled(nvml, handles[i]):
+            raise MeasureError(f"NVML GPU {i} ({uuids[i]}) {MIG_REFUSAL}", where)
+        return GpuTarget(cuda_index, i, uuids[i], how)
+
+    if cuda_uuid:
+        u = cuda_uuid.strip()
+        tries = [u] if u.startswith(("GPU-", "MIG-")) else [f"GPU-{u}", f"MIG-{u}"]
+        for c in tries:
+            if c in uuids:
+                return target(uuids.index(c), "cuda-uuid")
+        for c in tries:
+            try:
+                h = nvml.nvmlDeviceGetHandleByUUID(c)
+            except Exception:  # noqa: BLE001 - not this spelling
+                continue
+            if _is_mig_handle(nvml, h) or c.startswith("MIG-"):
+                raise MeasureError(f"the CUDA device ({c}) {MIG_REFUSAL}", where)
+        raise MeasureError(f"the CUDA device's UUID {u} is not among the {count} GPU(s) NVML sees",
+                           where)
+
+    entries = _visible_entries(env)
+    mapped_by = "index"
+    if entries is None:
+        visible = list(range(count))
+    else:
+        mapped_by = "visible-index"
+        visible = []
+        for e in entries:
+            if e.startswith("MIG-"):
+                raise MeasureError(f"CUDA_VISIBLE_DEVICES names {e}, which {MIG_REFUSAL}", where)
+            if e.isdigit():
+                i = int(e)
+                if i >= count:
+                    break  # CUDA stops at the first device that does not exist
+            else:
+                cand = e if e.startswith("GPU-") else f"GPU-{e}"
+                hits = [j for j, uu in enumerate(uuids) if uu.startswith(cand)]
+                if len(hits) != 1:
+                    break  # unknown or ambiguous UUID: CUDA stops here too
+                i = hits[0]
+                mapped_by = "visible-uuid"
+            if i in visible:
+                raise MeasureError(f"CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES')!r} lists "
+                                   "a GPU twice: CUDA then sees no GPU", where)
+            visible.append(i)
+    if cuda_index >= len(visible):
+        raise MeasureError(f"CUDA sees {len(visible)} GPU(s) (CUDA_VISIBLE_DEVICES="
+                           f"{env.get('CUDA_VISIBLE_DEVICES')!r}, NVML sees {count})", where)
+    numeric = entries is None or any(e.isdigit() for e in entries)
+    order = env.get("CUDA_DEVICE_ORDER", "FASTEST_FIRST").strip().upper()
+    if numeric and order != "PCI_BUS_ID" and count > 1:
+        names = {_text(nvml.nvmlDeviceGetName(h)) for h in handles}
+        if len(names) > 1:
+            raise MeasureError(
+                f"GPUs of different models ({', '.join(sorted(names))}) and CUDA_DEVICE_ORDER="
+                f"{order}: CUDA numbers them fastest first, NVML by PCI bus, and no CUDA runtime "
+                "UUID is available to match them. Set CUDA_DEVICE_ORDER=PCI_BUS_ID or list GPU "
+                "UUIDs in CUDA_VISIBLE_DEVICES", where)
+    return target(visible[cuda_index], mapped_by)
 
 
 class NVMLBackend(EnergyBackend):
-    """GPU energy from NVML for ``gpu_indices`` (or every GPU with ``whole_node``).
+    """GPU energy from NVML for the given NVML devices (or every GPU with ``whole_node``).
 
-    ``nvml`` may be passed in (tests pass a mock of pynvml). CPU and RAM are not measured
+    ``gpus`` lists NVML indices or :class:`GpuTarget` objects (from :func:`resolve_gpu`).
+    ``nvml`` may be passed in (tests pass a simulator of pynvml). CPU and RAM are not measured
     (method ``none``); use :class:`CompositeBackend` for those.
+
+    Besides energy, each window reads NVML's violation counters
+    (``nvmlDeviceGetViolationStatus``, ns spent below requested clocks because of the power or
+    thermal policy) at both ends: a rise flags ``power-limit-hit`` or ``thermal-throttled``.
     """
 
     name = "nvml"
-    supports_nesting = True
 
-    def __init__(self, gpu_indices: Sequence[int] = (0,), whole_node: bool = False,
+    def __init__(self, gpus: Sequence[int | GpuTarget] = (0,), whole_node: bool = False,
                  poll_interval_s: float = 0.1, nvml: Any = None) -> None:
-        self.nvml = nvml or _import_pynvml()
-        try:
-            self.nvml.nvmlInit()
-        except Exception as e:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
-            raise MeasureError(f"NVML could not start ({e}); is an NVIDIA driver installed?",
-                               "backend nvml") from None
+        self.nvml = _nvml_started(nvml)
         count = self.nvml.nvmlDeviceGetCount()
+        targets = [g if isinstance(g, GpuTarget) else GpuTarget(-1, int(g), None, "index") for g in gpus]
         if whole_node:
-            gpu_indices = range(count)
-        bad = [i for i in gpu_indices if i >= count]
+            targets = [GpuTarget(-1, i, None, "whole-node") for i in range(count)]
+        if not targets:
+            raise MeasureError("no GPU to measure", "device")
+        bad = [t.nvml_index for t in targets if t.nvml_index >= count]
         if bad:
             raise MeasureError(f"GPU index {bad[0]} not present (NVML sees {count} GPUs)", "device")
         self.whole_node = whole_node
-        self.used_indices = list(gpu_indices)
+        self.targets = targets
+        self.used_indices = [t.nvml_index for t in targets]
         self.handles = {str(i): self.nvml.nvmlDeviceGetHandleByIndex(i) for i in self.used_indices}
         self.poll_interval_s = poll_interval_s
         self.has_counter: dict[str, bool] = {}
@@ -252,6 +413,7 @@ class NVMLBackend(EnergyBackend):
                 self.has_counter[k] = True
             except Exception:  # NVMLError_NotSupported on pre-Volta cards
                 self.has_counter[k] = False
+        self.has_violation_counters = self._violations(next(iter(self.handles.values()))) is not None
         self.min_window_s = (COUNTER_MIN_WINDOW_S if all(self.has_counter.values())
                              else max(COUNTER_MIN_WINDOW_S, POLL_MIN_SAMPLES * poll_interval_s))
 
@@ -261,70 +423,84 @@ class NVMLBackend(EnergyBackend):
         except Exception:
             return None
 
+    def _violations(self, h) -> dict[str, int] | None:
+        """Cumulative ns throttled by the power and the thermal policy, or None if unsupported."""
+        try:
+            return {"power": int(self.nvml.nvmlDeviceGetViolationStatus(h, NVML_PERF_POLICY_POWER).violationTime),
+                    "thermal": int(self.nvml.nvmlDeviceGetViolationStatus(h, NVML_PERF_POLICY_THERMAL).violationTime)}
+        except Exception:  # NotSupported on some boards and drivers
+            return None
+
     def begin(self) -> Any:
+        viol = {k: self._violations(h) for k, h in self.handles.items()} if self.has_violation_counters else {}
         counters = {k: self.nvml.nvmlDeviceGetTotalEnergyConsumption(h)
                     for k, h in self.handles.items() if self.has_counter[k]}
         poll = {k: h for k, h in self.handles.items() if not self.has_counter[k]}
         poller = _PowerPoller(self.nvml, poll, self.poll_interval_s).start() if poll else None
-        return {"t": time.perf_counter(), "counters": counters, "poller": poller}
+        return {"t": time.perf_counter(), "counters": counters, "poller": poller, "violations": viol}
 
     def end(self, token: Any) -> Reading:
+        # the energy counters first, as close to the end of the work as possible
+        now = {k: self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handles[k]) for k in token["counters"]}
         dt = time.perf_counter() - token["t"]
         per: dict[str, float] = {}
         flags: list[str] = []
+        errors: list[str] = []
         for k, start in token["counters"].items():
-            now = self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handles[k])
-            delta, wrapped = counter_delta_mj(int(start), int(now))
-            if wrapped:
-                flags.append("counter-wrapped")
+            delta = counter_delta_mj(int(start), int(now[k]))
+            if delta is None:
+                errors.append(f"NVML energy counter of GPU {k} went backwards ({int(start)} -> "
+                              f"{int(now[k])} mJ): the driver was reloaded or the GPU reset during "
+                              "the window, so its energy is unknown")
+                continue
             per[k] = delta / 1000.0
         if token["poller"] is not None:
             per.update(token["poller"].stop())
-        methods = {"counter" if self.has_counter[k] else "integrated-power" for k in per}
-        r = Reading(gpu_j=sum(per.values()), per_gpu_j=per,
-                    gpu_method="counter" if methods == {"counter"} else "integrated-power",
-                    flags=sorted(set(flags)))
-        # power limit: average power near the enforced limit, or the driver says it capped clocks
+        methods = {"counter" if self.has_counter[k] else "integrated-power" for k in self.handles}
+        r = Reading(gpu_j=None if errors else sum(per.values()), per_gpu_j=per,
+                    gpu_method="counter" if methods == {"counter"} else "integrated-power")
+        if errors:
+            flags.append("counter-reset")
+            r.error = "; ".join(errors)
         for k, h in self.handles.items():
+            before = token["violations"].get(k)
+            after = self._violations(h) if before is not None else None
+            if before is not None and after is not None:
+                th = {why: max(0, after[why] - before[why]) / 1e9 for why in ("power", "thermal")}
+                r.throttle_s[k] = th
+                if th["power"] > 0:
+                    flags.append("power-limit-hit")
+                if th["thermal"] > 0:
+                    flags.append("thermal-throttled")
+            # average power at the enforced limit (boards without violation counters included)
             limit = self._limit_w(h)
-            avg = per[k] / dt if dt > 0 else 0.0
-            capped = False
-            try:
-                # "clocks event reasons" is the newer name of the same NVML call
-                get = (getattr(self.nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
-                       or self.nvml.nvmlDeviceGetCurrentClocksThrottleReasons)
-                reasons = get(h)
-                mask = getattr(self.nvml, "nvmlClocksThrottleReasonSwPowerCap", 0x4) | \
-                    getattr(self.nvml, "nvmlClocksThrottleReasonHwPowerBrakeSlowdown", 0x80)
-                capped = bool(int(reasons) & int(mask))
-            except Exception:
-                pass
-            near_limit = bool(limit) and dt >= self.min_window_s and avg >= POWER_LIMIT_FRACTION * limit
-            if capped or near_limit:
-                if "power-limit-hit" not in r.flags:
-                    r.flags.append("power-limit-hit")
+            if k in per and limit and dt >= self.min_window_s and per[k] / dt >= POWER_LIMIT_FRACTION * limit:
+                flags.append("power-limit-hit")
         if self.whole_node and len(self.handles) > 1:
-            r.flags.append("idle-gpus-included")
+            flags.append("idle-gpus-included")
+        r.flags = list(dict.fromkeys(flags))
         return r
 
     def metadata(self) -> dict[str, Any]:
-        def s(x: Any) -> Any:
-            return x.decode() if isinstance(x, bytes) else x
-
         gpus = []
-        for k, h in self.handles.items():
-            g: dict[str, Any] = {"index": int(k), "energy_counter": self.has_counter[k]}
+        for t in self.targets:
+            h = self.handles[str(t.nvml_index)]
+            g: dict[str, Any] = {"index": t.nvml_index, "energy_counter": self.has_counter[str(t.nvml_index)],
+                                 "mapped_by": t.mapped_by}
+            if t.cuda_index >= 0:
+                g["cuda_index"] = t.cuda_index
             for key, fn in (("name", "nvmlDeviceGetName"), ("uuid", "nvmlDeviceGetUUID")):
                 try:
-                    g[key] = s(getattr(self.nvml, fn)(h))
+                    g[key] = _text(getattr(self.nvml, fn)(h))
                 except Exception:
                     pass
             g["power_limit_w"] = self._limit_w(h)
             gpus.append(g)
         meta: dict[str, Any] = {"gpus": gpus, "gpu_indices": self.used_indices,
-                                "whole_node": self.whole_node}
+                                "whole_node": self.whole_node,
+                                "nvml_violation_counters": self.has_violation_counters}
         try:
-            meta["driver"] = s(self.nvml.nvmlSystemGetDriverVersion())
+            meta["driver"] = _text(self.nvml.nvmlSystemGetDriverVersion())
         except Exception:
             pass
         return meta
@@ -338,24 +514,35 @@ class NVMLBackend(EnergyBackend):
 
 # --------------------------------------------------------------------------- codecarbon
 
+#: codecarbon CPU modes that read a hardware energy counter; the others (``cpu_load``:
+#: TDP x load, ``constant``: half the TDP) are estimates
+CODECARBON_CPU_COUNTER_MODES = ("intel_rapl", "intel_power_gadget", "windows_emi")
+TRACKING_MODES = ("machine", "process")
+
+
 class CodeCarbonBackend(EnergyBackend):
     """CPU, RAM and GPU energy as codecarbon reports them (offline, no files, quiet).
 
     One tracker is started for the backend's lifetime; each window is a codecarbon task
     (``start_task``/``stop_task``), as the study measured its ``query model`` task. Its CPU
     energy is RAPL (``counter``) only where codecarbon reads RAPL; otherwise it is
-    codecarbon's estimate from TDP and load (``estimate``, flagged ``cpu-estimated``). RAM
-    energy is always codecarbon's per-GB estimate.
+    codecarbon's estimate from TDP and load (``estimate``, flagged ``cpu-power-estimated``).
+    RAM energy is always codecarbon's per-GB estimate. ``tracking_mode`` is codecarbon's:
+    ``machine`` (the whole host's CPU and RAM) or ``process`` (this process's share).
     """
 
     name = "codecarbon"
 
     def __init__(self, country_iso_code: str = "USA", measure_power_secs: float = 1.0,
                  gpu_ids: Sequence[int] | None = None, output_dir: str | None = None,
-                 whole_node: bool = False) -> None:
+                 whole_node: bool = False, tracking_mode: str = "machine") -> None:
         self.whole_node = whole_node
         import os
 
+        if tracking_mode not in TRACKING_MODES:
+            raise MeasureError(f"tracking mode must be one of {', '.join(TRACKING_MODES)}, not "
+                               f"{tracking_mode!r}", "tracking_mode")
+        self.tracking_mode = tracking_mode
         os.environ.setdefault("CODECARBON_LOG_LEVEL", "error")
         try:
             from codecarbon import OfflineEmissionsTracker
@@ -365,7 +552,7 @@ class CodeCarbonBackend(EnergyBackend):
         kwargs: dict[str, Any] = dict(
             country_iso_code=country_iso_code, save_to_file=False, save_to_api=False,
             log_level="error", measure_power_secs=measure_power_secs,
-            tracking_mode="machine", allow_multiple_runs=True, project_name="wattcast")
+            tracking_mode=tracking_mode, allow_multiple_runs=True, project_name="wattcast")
         if output_dir:
             kwargs["output_dir"] = output_dir
         if gpu_ids is not None:
@@ -386,7 +573,7 @@ class CodeCarbonBackend(EnergyBackend):
         cpu = hw.get("CPU")
         mode = str(getattr(cpu, "_mode", "")) if cpu is not None else ""
         self.cpu_mode = mode or "unknown"
-        self.cpu_method = "counter" if "rapl" in mode.lower() or "power_gadget" in mode.lower() else "estimate"
+        self.cpu_method = "counter" if mode.lower() in CODECARBON_CPU_COUNTER_MODES else "estimate"
         self.has_gpu = "GPU" in hw
 
     def begin(self) -> Any:
@@ -405,14 +592,15 @@ class CodeCarbonBackend(EnergyBackend):
             if self.whole_node:
                 r.flags.append("idle-gpus-included")
         if self.cpu_method == "estimate":
-            r.flags.append("cpu-estimated")
+            r.flags.append("cpu-power-estimated")
         r.flags.append("ram-estimated")
         return r
 
     def metadata(self) -> dict[str, Any]:
         import codecarbon
 
-        return {"codecarbon_version": codecarbon.__version__, "codecarbon_cpu_mode": self.cpu_mode}
+        return {"codecarbon_version": codecarbon.__version__, "codecarbon_cpu_mode": self.cpu_mode,
+                "tracking_mode": self.tracking_mode}
 
     def close(self) -> None:
         try:
@@ -445,45 +633,145 @@ class CompositeBackend(EnergyBackend):
         self.host.close()
 
 
-def nvml_index(cuda_index: int) -> int:
-    """NVML (physical) index of CUDA device ``cuda_index`` under ``CUDA_VISIBLE_DEVICES``.
+# --------------------------------------------------------------------------- Zeus
 
-    NVML ignores ``CUDA_VISIBLE_DEVICES``; with ``CUDA_VISIBLE_DEVICES=3,5``, ``cuda:1`` is
-    NVML device 5. UUID or MIG entries are not mapped (the CUDA index is used as is).
+class ZeusBackend(EnergyBackend):
+    """GPU energy from Zeus's ``ZeusMonitor`` (``pip install 'wattcast[zeus]'``): a cross-check.
+
+    Zeus (ml-energy/zeus, the ML.ENERGY leaderboard's meter) reads the same NVML counter
+    (Volta and later; polled power on older cards) through its own code, and CPU package and
+    DRAM energy from RAPL where the process may read it. Run a trial with ``--backend zeus``
+    beside one with ``--backend nvml``: the GPU energies should agree within the counter's
+    resolution. ``gpu_indices`` are CUDA indices (Zeus applies CUDA_VISIBLE_DEVICES itself).
+    Zeus's own synchronisation is off: the trial synchronises before every window ends.
     """
-    import os
 
-    vis = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
-    if not vis:
-        return cuda_index
-    parts = [p.strip() for p in vis.split(",") if p.strip()]
-    if all(p.isdigit() for p in parts) and cuda_index < len(parts):
-        return int(parts[cuda_index])
-    return cuda_index
+    name = "zeus"
+
+    def __init__(self, gpu_indices: Sequence[int] = (0,), monitor: Any = None) -> None:
+        if monitor is None:
+            try:
+                from zeus.monitor import ZeusMonitor
+            except ImportError:
+                raise MeasureError("Zeus is not installed: pip install 'wattcast[zeus]' (zeus 0.16)",
+                                   "backend zeus") from None
+            try:
+                monitor = ZeusMonitor(gpu_indices=list(gpu_indices))
+            except Exception as e:  # noqa: BLE001 - "No GPUs available.", RAPL permissions, ...
+                raise MeasureError(f"Zeus could not start: {e}", "backend zeus") from None
+        self.monitor = monitor
+        self.gpu_indices = list(gpu_indices)
+        self.min_window_s = COUNTER_MIN_WINDOW_S
+        self._n = 0
+
+    def begin(self) -> Any:
+        self._n += 1
+        key = f"wattcast-{self._n}"
+        self.monitor.begin_window(key, sync_execution=False)
+        return key
+
+    def end(self, token: Any) -> Reading:
+        m = self.monitor.end_window(token, sync_execution=False)
+        per = {str(k): float(v) for k, v in (m.gpu_energy or {}).items()}
+        r = Reading(gpu_j=sum(per.values()), per_gpu_j=per, gpu_method="counter")
+        if m.cpu_energy:
+            r.cpu_j, r.cpu_method = float(sum(m.cpu_energy.values())), "counter"
+        if m.dram_energy:
+            r.ram_j, r.ram_method = float(sum(m.dram_energy.values())), "counter"
+        return r
+
+    def metadata(self) -> dict[str, Any]:
+        try:
+            from importlib.metadata import version
+
+            v = version("zeus")
+        except Exception:  # noqa: BLE001
+            v = None
+        return {"zeus_version": v, "gpu_indices": self.gpu_indices}
+
+
+# --------------------------------------------------------------------------- factory
+
+def gpu_target(device: str, nvml: Any) -> GpuTarget:
+    """The NVML device of ``device`` (``cuda`` or ``cuda:N``), matched by UUID where possible."""
+    idx = int(device.split(":")[1]) if ":" in device else 0
+    return resolve_gpu(nvml, idx, cuda_device_uuid(idx))
+
+
+BACKENDS = ("fake", "nvml", "codecarbon", "nvml+codecarbon", "zeus")
+
+
+def _nvml_started(nvml: Any = None):
+    nv = nvml or _import_pynvml()
+    try:
+        nv.nvmlInit()
+    except Exception as e:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
+        raise MeasureError(f"NVML could not start ({e}); is an NVIDIA driver installed?",
+                           "backend nvml") from None
+    return nv
+
+
+def resolve_device(device: str, nvml: Any = None) -> tuple[GpuTarget, Any]:
+    """:func:`gpu_target` with NVML started and shut down around it; returns (target, nvml)."""
+    nv = _nvml_started(nvml)
+    try:
+        return gpu_target(device, nv), nv
+    finally:
+        try:
+            nv.nvmlShutdown()
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def make_backend(name: str, device: str, whole_node: bool = False, country_iso_code: str = "USA",
-                 measure_power_secs: float = 1.0, nvml: Any = None) -> EnergyBackend:
-    """The backend a config asks for; a GPU backend on a CPU run is a MeasureError."""
-    idx = [nvml_index(int(device.split(":")[1]) if device.startswith("cuda:") else 0)]
+                 measure_power_secs: float = 1.0, nvml: Any = None,
+                 tracking_mode: str = "machine") -> EnergyBackend:
+    """The backend a config asks for; a GPU backend on a CPU run is a MeasureError.
+
+    The GPU measured is the NVML device the CUDA device runs on (:func:`resolve_gpu`), or every
+    GPU of the node with ``whole_node``.
+    """
     if name == "fake":
         return FakeBackend()
-    if name in ("nvml", "nvml+codecarbon") and device == "cpu":
+    if name not in BACKENDS:
+        raise MeasureError(f"unknown backend {name!r}", "backend")
+    if name in ("nvml", "nvml+codecarbon", "zeus") and device == "cpu":
         raise MeasureError(f"backend {name!r} measures GPUs; use --backend codecarbon with --device cpu",
                            "backend")
-    if name == "nvml":
-        return NVMLBackend(idx, whole_node=whole_node, nvml=nvml,
-                           poll_interval_s=min(0.1, measure_power_secs))
-    gpu_ids = None if (whole_node or device == "cpu") else idx
+    if name == "zeus":
+        return ZeusBackend([int(device.split(":")[1]) if ":" in device else 0])
+    poll = min(0.1, measure_power_secs)
+    target = None
+    if device != "cpu" and not whole_node:
+        target, nvml = resolve_device(device, nvml)
     if name == "codecarbon":
-        return CodeCarbonBackend(country_iso_code, measure_power_secs, gpu_ids=gpu_ids, whole_node=whole_node)
-    if name == "nvml+codecarbon":
-        g = NVMLBackend(idx, whole_node=whole_node, nvml=nvml, poll_interval_s=min(0.1, measure_power_secs))
-        try:
-            # codecarbon would also read the GPUs; the composite takes only CPU and RAM from it
-            h = CodeCarbonBackend(country_iso_code, measure_power_secs, gpu_ids=gpu_ids)
-        except BaseException:
-            g.close()
-            raise
-        return CompositeBackend(g, h)
-    raise MeasureError(f"unknown backend {name!r}", "backend")
+        # codecarbon numbers GPUs as NVML does
+        return CodeCarbonBackend(country_iso_code, measure_power_secs,
+                                 gpu_ids=None if target is None else [target.nvml_index],
+                                 whole_node=whole_node, tracking_mode=tracking_mode)
+    g = NVMLBackend([target] if target else (), whole_node=whole_node, nvml=nvml, poll_interval_s=poll)
+    if name == "nvml":
+        return g
+    try:
+        # codecarbon also reads the GPUs; the composite takes only CPU and RAM from it
+        h = CodeCarbonBackend(country_iso_code, measure_power_secs,
+                              gpu_ids=None if target is None else [target.nvml_index],
+                              tracking_mode=tracking_mode)
+    except BaseException:
+        g.close()
+        raise
+    return CompositeBackend(g, h)
+
+
+def make_backend_for(cfg: Any, nvml: Any = None) -> EnergyBackend:
+    """The backend of a :class:`~measure.config.MeasureConfig`."""
+    return make_backend(cfg.resolved_backend(), cfg.device, whole_node=cfg.whole_node,
+                        country_iso_code=cfg.country_iso_code,
+                        measure_power_secs=cfg.measure_power_secs, nvml=nvml,
+                        tracking_mode=getattr(cfg, "tracking_mode", "machine"))
+
+
+def backend_key(cfg: Any) -> tuple:
+    """Configs with equal keys can share one backend (one codecarbon tracker)."""
+    return (cfg.resolved_backend(), cfg.device, cfg.whole_node, cfg.country_iso_code,
+            cfg.measure_power_secs, getattr(cfg, "tracking_mode", "machine"))

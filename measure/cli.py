@@ -1,4 +1,4 @@
-"""``wattcast measure`` and ``wattcast campaign``, registered on the main typer app.
+"""``wattcast measure``, ``wattcast campaign`` and ``wattcast report``, registered on the main typer app.
 
 Importing this module does not import torch: the command bodies import the runners.
 A user error (bad task, model, config field, file, missing CUDA or NVML, corrupt results
@@ -77,7 +77,7 @@ def _run(trials: list, out: Path, resume: bool, label: str, executor: Any = None
     executor = executor or LocalExecutor()
     # validate everything before running anything
     for cfg in trials:
-        resolve_model(cfg.model, cfg.task)
+        resolve_model(cfg.model, cfg.task, cfg.weights)
     try:
         executor.prepare(trials)  # devices; for Ray: connect and check the cluster's resources
         return _run_events(executor, trials, out, resume, label)
@@ -142,7 +142,12 @@ def _run_events(executor: Any, trials: list, out: Path, resume: bool, label: str
 
 def measure_command(
     task: str = typer.Option(..., "--task", help="one of the 10 task ids"),
-    model: str = typer.Option(..., "--model", help="shipped config name or a local pretrained directory"),
+    model: Optional[str] = typer.Option(None, "--model", help="shipped config name, a local pretrained "
+                                        "directory or a Hub id in the local HF cache (default: --weights)"),
+    weights: Optional[str] = typer.Option(None, "--weights", help="pretrained weights: a local directory "
+                                          "or a Hub id already in the local Hugging Face cache (no download)"),
+    inputs: Optional[str] = typer.Option(None, "--inputs", help="your inputs: FILE.jsonl, or a directory "
+                                         "of .jsonl files, images or a saved datasets dataset"),
     device: str = typer.Option("cuda", "--device", help="cuda, cuda:N or cpu"),
     n: Optional[int] = typer.Option(None, "--n", help="inferences per window (default 1000)"),
     batch: Optional[int] = typer.Option(None, "--batch", help="batch size (default 1)"),
@@ -156,7 +161,13 @@ def measure_command(
     whole_node: Optional[bool] = typer.Option(None, "--whole-node/--used-gpus", help="sum every GPU (the study's setup)"),
     steps: Optional[int] = typer.Option(None, "--steps", help="diffusion steps (default: pipeline default)"),
     phases: Optional[bool] = typer.Option(None, "--phases/--no-phases",
-                                          help="per-phase windows: prefill/decode, denoise/decode"),
+                                          help="per-phase energy: prefill/decode, denoise/decode"),
+    country: Optional[str] = typer.Option(None, "--country", help="ISO 3166 alpha-3 code of the grid "
+                                          "for emissions (default USA)"),
+    measure_power_secs: Optional[float] = typer.Option(None, "--measure-power-secs",
+                                                       help="codecarbon sampling interval, s (default 1)"),
+    tracking_mode: Optional[str] = typer.Option(None, "--tracking-mode",
+                                                help="codecarbon: machine (whole host) or process"),
     seed: Optional[int] = typer.Option(None, "--seed"),
     out: Path = typer.Option(Path("measurements"), "--out", help="results directory"),
     resume: bool = typer.Option(False, "--resume", help="continue a trial already in --out"),
@@ -165,14 +176,25 @@ def measure_command(
     from measure.config import make_config, preset_defaults
 
     try:
+        if model is None and weights is None:
+            raise MeasureError("give --model (a shipped config, a directory or a cached Hub id) or "
+                               "--weights", "--model")
         fields: dict[str, Any] = preset_defaults(preset) if preset else {}
-        opts = {"task": task, "model": model, "device": device, "n_inferences": n, "batch_size": batch,
-                "warmup": warmup, "repeats": repeats, "dtype": dtype, "phase": phase, "backend": backend,
-                "idle_baseline_s": idle_s, "whole_node": whole_node, "seed": seed, "phases": phases}
+        opts = {"task": task, "model": model or weights, "weights": weights, "device": device,
+                "n_inferences": n, "batch_size": batch, "warmup": warmup, "repeats": repeats,
+                "dtype": dtype, "phase": phase, "backend": backend, "idle_baseline_s": idle_s,
+                "whole_node": whole_node, "seed": seed, "phases": phases,
+                "country_iso_code": country and country.upper(), "measure_power_secs": measure_power_secs,
+                "tracking_mode": tracking_mode}
         fields.update({k: v for k, v in opts.items() if v is not None})
+        if inputs is not None:
+            fields.setdefault("inputs", {})["file"] = inputs
         if steps is not None:
             fields.setdefault("generation", {})["num_inference_steps"] = steps
         cfg = make_config("options", **fields)
+        from measure.emissions import grid_intensity
+
+        grid_intensity(cfg.country_iso_code)  # an unknown country is refused before anything runs
         failed = _run([cfg], out, resume, "measure")
     except MeasureError as e:
         _fail(str(e))
@@ -206,9 +228,12 @@ def campaign_command(
         camp = load_campaign(file, overrides=over)
         from measure.models import resolve_model
 
+        from measure.emissions import grid_intensity
+
         for c in camp.trials:
             try:
-                resolve_model(c.model, c.task)
+                resolve_model(c.model, c.task, c.weights)
+                grid_intensity(c.country_iso_code)
             except MeasureError as e:
                 raise MeasureError(f"{e}", f"{file} (task {c.task})") from None
         if dry_run:
@@ -228,14 +253,31 @@ def campaign_command(
         raise typer.Exit(EXIT_FAILED)
 
 
+def report_command(
+    records: Optional[Path] = typer.Argument(None, help="a results directory (searched recursively) or "
+                                             "a records .jsonl/.parquet file; omit for the study's rows alone"),
+    out: Path = typer.Option(Path("report"), "--out", help="directory for report.md, report.html and charts/"),
+    title: Optional[str] = typer.Option(None, "--title", help="report title"),
+) -> None:
+    """Compare measurement records with the study's per-model rows and published figures."""
+    from measure.report import build_report
+
+    try:
+        paths = build_report(records, out, title=title)
+    except MeasureError as e:
+        _fail(str(e))
+    out_console.print(f"report: {paths['markdown']} and {paths['html']}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``measure`` and ``campaign`` to the main ``wattcast`` app."""
+    """Add ``measure``, ``campaign`` and ``report`` to the main ``wattcast`` app."""
     app.command("measure")(measure_command)
     app.command("campaign")(campaign_command)
+    app.command("report")(report_command)
 
 
 def make_app() -> typer.Typer:
     app = typer.Typer(add_completion=False, no_args_is_help=True,
-                      help="wattcast measurement commands (measure, campaign)")
+                      help="wattcast measurement commands (measure, campaign, report)")
     register(app)
     return app

@@ -38,7 +38,7 @@ MAX_TRIALS = 10_000
 #: numpy's seed range (the inputs are drawn with numpy and torch from this seed)
 MAX_SEED = 2**32 - 1
 
-Backend = Literal["auto", "nvml", "codecarbon", "nvml+codecarbon", "fake"]
+Backend = Literal["auto", "nvml", "codecarbon", "nvml+codecarbon", "fake", "zeus"]
 Dtype = Literal["float32", "float16", "bfloat16"]
 
 
@@ -67,6 +67,8 @@ class InputParams(BaseModel):
     image_size: tuple[int, int] | Literal["model"] = Field(
         (640, 480), description="synthetic image (w, h); the study resized to 640x480; 'model' = the "
         "image processor's input size")
+    file: str | None = Field(None, description="your inputs: a .jsonl file, a directory of .jsonl "
+                             "files or images, or a datasets save_to_disk directory; None = synthetic")
 
 
 class MeasureConfig(BaseModel):
@@ -88,10 +90,15 @@ class MeasureConfig(BaseModel):
     whole_node: bool = Field(False, description="sum every GPU of the node, as the study's codecarbon did")
     idle_baseline_s: float = Field(0.0, ge=0, description="seconds of idle draw measured first; 0 = none")
     count_flops: bool = True
-    phases: bool = Field(False, description="per-phase windows (prefill/decode, denoise/decode) where "
-                         "the task has phases and the backend's windows can nest (nvml, fake)")
-    country_iso_code: str = Field("USA", description="codecarbon offline location (energy is unaffected)")
+    phases: bool = Field(False, description="per-phase energy (prefill/decode, denoise/decode) from a "
+                         "second window of first-phase-only passes, differenced (measure/phases.py)")
+    country_iso_code: str = Field("USA", description="grid for emissions (codecarbon's country data); "
+                                  "energy is unaffected")
     measure_power_secs: float = Field(1.0, gt=0, description="codecarbon / NVML polling interval")
+    tracking_mode: Literal["machine", "process"] = Field(
+        "machine", description="codecarbon: whole host's CPU and RAM, or this process's share")
+    weights: str | None = Field(None, description="pretrained weights: a local directory or a Hub id "
+                                "already in the local Hugging Face cache (nothing is downloaded)")
     learning_rate: float = Field(5e-5, gt=0, description="finetune phase: AdamW learning rate")
     generation: GenerationParams = Field(default_factory=GenerationParams)
     inputs: InputParams = Field(default_factory=InputParams)

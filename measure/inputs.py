@@ -24,17 +24,26 @@ from typing import Any
 
 from project.paths import data_dir
 
-#: Mean words per input, chosen near the study's datasets (IMDB/SST-2/Rotten Tomatoes
-#: for classification, SQuAD-style contexts, CNN/DailyMail articles truncated by the
-#: model, short prompts for generation). Approximations, documented in docs/measure.md.
+#: Words per synthetic input. Masked LM and text generation follow the study's code
+#: (sashavor/co2_inference@9ae9895: ``code/fillmask/fillmask_c4.py`` and ``_oscar.py`` keep
+#: the first 20 words of each document and replace the last with the mask token;
+#: ``code/textgen/textgen_*.py`` prompt with the first 20 words), so their inputs have
+#: exactly these many words (:data:`STUDY_EXACT_WORDS`). The others are mean lengths near the
+#: study's datasets, which it passed whole (IMDB/SST-2/Rotten Tomatoes reviews, CoNLL
+#: sentences, SQuAD contexts, CNN/DailyMail articles truncated by the model): approximations,
+#: documented in docs/measure.md.
 TEXT_WORDS: dict[str, int] = {
     "text_classification": 90,
-    "masked_lm": 60,
+    "masked_lm": 20,
     "token_classification": 40,
-    "text_generation": 40,
+    "text_generation": 20,
     "summarization": 500,
     "extractive_qa": 140,
 }
+#: tasks whose inputs the study cut to exactly ``TEXT_WORDS`` words
+STUDY_EXACT_WORDS = ("masked_lm", "text_generation")
+#: the study cut image-generation prompts to their first 50 words (code/tti/tti_*.py)
+STUDY_PROMPT_WORDS = 50
 
 #: The study resized images to 640x480 (the ``*_resized`` logs that reproduce Table 2).
 STUDY_IMAGE_SIZE: tuple[int, int] = (640, 480)
@@ -198,13 +207,13 @@ def load_tokenizer(name: str, model_max_length: int = 512, padding_side: str = "
 
 # --------------------------------------------------------------------------- inputs
 
-def texts(n: int, words: int, seed: int) -> list[str]:
-    """``n`` passages of about ``words`` words each, drawn from the corpus (seeded)."""
+def texts(n: int, words: int, seed: int, exact: bool = False) -> list[str]:
+    """``n`` passages of about ``words`` words each (exactly ``words`` if ``exact``), seeded."""
     rng = random.Random(seed)
     sents = corpus()
     out = []
     for _ in range(n):
-        target = max(3, int(rng.gauss(words, words * 0.25)))
+        target = words if exact else max(3, int(rng.gauss(words, words * 0.25)))
         parts: list[str] = []
         count = 0
         while count < target:
@@ -213,6 +222,20 @@ def texts(n: int, words: int, seed: int) -> list[str]:
             count += len(s.split())
         out.append(" ".join(" ".join(parts).split()[:target]))
     return out
+
+
+def first_words(text: str, k: int) -> str:
+    """The first ``k`` whitespace-separated words (the study's ``' '.join(t.split()[:k])``)."""
+    return " ".join(text.split()[:k])
+
+
+def mask_last_word(text: str, k: int, mask_token: str) -> str:
+    """The study's masked-LM prompt: the first ``k`` words with the last replaced by the mask."""
+    w = text.split()[:k]
+    if not w:
+        return mask_token
+    w[-1] = mask_token
+    return " ".join(w)
 
 
 def qa_pairs(n: int, seed: int, context_words: int | None = None) -> list[dict[str, str]]:
@@ -237,7 +260,7 @@ _DETAILS = ("highly detailed", "soft morning light", "dramatic clouds", "wide an
             "bokeh", "vivid colours", "cinematic lighting", "8k", "minimalist", "in the rain")
 
 
-def prompts(n: int, seed: int, max_words: int = 50) -> list[str]:
+def prompts(n: int, seed: int, max_words: int = STUDY_PROMPT_WORDS) -> list[str]:
     """Image-generation prompts (the study cut prompts to 50 words), seeded."""
     rng = random.Random(seed)
     out = []
@@ -270,6 +293,147 @@ def images(n: int, size: tuple[int, int], seed: int) -> list[Any]:
         base += rng.normal(0, 12, size=base.shape)
         out.append(Image.fromarray(np.clip(base, 0, 255).astype("uint8"), "RGB"))
     return out
+
+
+# --------------------------------------------------------------------------- your own inputs
+
+#: field names read from an input row, in order, by kind of input
+TEXT_FIELDS = ("text", "sentence", "article", "document", "content", "prompt", "Prompt")
+PROMPT_FIELDS = ("prompt", "Prompt", "text", "caption")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def _bad(where: str, msg: str):
+    from measure.errors import MeasureError
+
+    return MeasureError(msg, where)
+
+
+def _jsonl_rows(path: Path, limit: int) -> list[dict[str, Any]]:
+    import json
+
+    rows: list[dict[str, Any]] = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for i, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise _bad(f"{path}:{i}", f"not a JSON object ({e.msg})") from None
+                if not isinstance(row, dict):
+                    raise _bad(f"{path}:{i}", "each line must be a JSON object")
+                row["_where"] = f"{path}:{i}"
+                row["_dir"] = str(path.parent)
+                rows.append(row)
+                if len(rows) >= limit:
+                    break
+    except (OSError, UnicodeDecodeError) as e:
+        raise _bad(str(path), f"cannot read input file: {e}") from None
+    return rows
+
+
+def _pick(row: dict[str, Any], names: tuple[str, ...], kind: str) -> Any:
+    for k in names:
+        if k in row and row[k] is not None:
+            return row[k]
+    if kind == "text" and isinstance(row.get("tokens"), list):  # CoNLL-style: the study joined tokens
+        return " ".join(map(str, row["tokens"]))
+    raise _bad(row.get("_where", "input row"), f"no {kind} field: expected one of {', '.join(names)}")
+
+
+def input_rows(source: str | Path, limit: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Up to ``limit`` rows from a JSONL file, a directory of JSONL files, a directory of
+    images, or a ``datasets`` ``save_to_disk`` directory; with their provenance."""
+    import hashlib
+
+    p = Path(source).expanduser()
+    if not p.exists():
+        raise _bad(str(p), "input file or directory not found")
+    info: dict[str, Any] = {"kind": "file", "path": str(p)}
+    if p.is_file():
+        if p.suffix.lower() not in (".jsonl", ".json"):
+            raise _bad(str(p), "inputs must be a .jsonl file (one JSON object per line) or a directory")
+        rows = _jsonl_rows(p, limit)
+        info["sha256"] = hashlib.sha256(p.read_bytes()).hexdigest()
+    elif (p / "dataset_info.json").is_file() or (p / "state.json").is_file():
+        try:
+            import datasets
+        except ImportError:
+            raise _bad(str(p), "a datasets directory needs the `datasets` package "
+                       "(pip install datasets), or export it to JSONL") from None
+        ds = datasets.load_from_disk(str(p))
+        if isinstance(ds, datasets.DatasetDict):
+            ds = ds[sorted(ds)[0]]
+            info["split"] = ds.split and str(ds.split)
+        rows = [dict(r, _where=f"{p} row {i}", _dir=str(p)) for i, r in enumerate(ds.select(range(min(limit, len(ds)))))]
+        info["kind"] = "datasets"
+        info["fingerprint"] = getattr(ds, "_fingerprint", None)
+    else:
+        files = sorted(f for f in p.iterdir() if f.is_file())
+        jsonl = [f for f in files if f.suffix.lower() == ".jsonl"]
+        imgs = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
+        if jsonl:
+            rows = []
+            for f in jsonl:
+                rows += _jsonl_rows(f, limit - len(rows))
+                if len(rows) >= limit:
+                    break
+            info["files"] = [f.name for f in jsonl]
+        elif imgs:
+            rows = [{"image": str(f), "_where": str(f), "_dir": str(p)} for f in imgs[:limit]]
+            info["kind"] = "images"
+        else:
+            raise _bad(str(p), "directory holds no .jsonl files, no images and no saved dataset")
+    if not rows:
+        raise _bad(str(p), "no input rows")
+    info["rows"] = len(rows)
+    return rows, info
+
+
+def rows_to_inputs(rows: list[dict[str, Any]], kind: str,
+                   image_size: tuple[int, int] | None = None) -> list[Any]:
+    """Rows as runner inputs: ``text`` (str), ``prompt`` (str), ``qa`` (question/context dict)
+    or ``image`` (RGB PIL image, resized to ``image_size`` if given, as the study did)."""
+    out: list[Any] = []
+    for row in rows:
+        if kind == "text":
+            out.append(str(_pick(row, TEXT_FIELDS, "text")))
+        elif kind == "prompt":
+            out.append(str(_pick(row, PROMPT_FIELDS, "prompt")))
+        elif kind == "qa":
+            q, c = row.get("question"), row.get("context")
+            if not isinstance(q, str) or not isinstance(c, str):
+                raise _bad(row.get("_where", "input row"), "a QA row needs string fields question and context")
+            out.append({"question": q, "context": c})
+        elif kind == "image":
+            out.append(_load_image(row, image_size))
+        else:  # pragma: no cover - a programming error
+            raise ValueError(kind)
+    return out
+
+
+def _load_image(row: dict[str, Any], size: tuple[int, int] | None):
+    from PIL import Image, UnidentifiedImageError
+
+    img = row.get("image", row.get("img"))
+    where = row.get("_where", "input row")
+    if isinstance(img, dict) and "path" in img:  # datasets Image feature without decoding
+        img = img.get("path")
+    if isinstance(img, str):
+        path = Path(img) if Path(img).is_absolute() else Path(row.get("_dir", ".")) / img
+        try:
+            with Image.open(path) as im:
+                img = im.convert("RGB")
+        except (OSError, UnidentifiedImageError) as e:
+            raise _bad(where, f"cannot read image {path}: {e}") from None
+    if not hasattr(img, "convert"):
+        raise _bad(where, "no image field (a path, or an image in a saved dataset)")
+    img = img.convert("RGB")
+    if size is not None:
+        img = img.resize(tuple(size), resample=Image.NEAREST)  # the study: resize((640, 480), resample=0)
+    return img
 
 
 def main() -> None:  # pragma: no cover - maintenance entry point

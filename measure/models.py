@@ -4,9 +4,14 @@ A shipped model is one JSON file under ``data/model_configs/`` (``tiny/`` holds 
 variants). It holds the published config values of a real model, the model id they come
 from (``source``), the task, the transformers or diffusers classes, the shipped tokenizer to
 use and, for vision models, the image processor settings. Weights are random (seeded);
-records say ``weights: random-init``. A local directory with ``config.json`` (transformers)
-or ``model_index.json`` (diffusers) is loaded with ``local_files_only=True`` and records say
-``weights: pretrained``. Nothing is downloaded.
+records say ``weights: random-init``.
+
+Pretrained weights come from a local directory with ``config.json`` (transformers) or
+``model_index.json`` (diffusers), or from a Hub id already in the local Hugging Face cache
+(``huggingface-cli download ID`` beforehand, or any earlier ``from_pretrained``). They are
+loaded with ``local_files_only=True`` and records say ``weights: pretrained`` and where the
+weights came from (``weights_source``: the directory, or ``hf-cache:ID@COMMIT``). Nothing is
+downloaded.
 """
 
 from __future__ import annotations
@@ -97,25 +102,105 @@ class ModelSource:
     library: str  # "transformers" | "diffusers"
     spec: dict[str, Any] | None = None
     path: Path | None = None
+    #: where pretrained weights came from: the directory, or ``hf-cache:ID@COMMIT``
+    origin: str | None = None
 
 
-def resolve_model(model: str, task: str) -> ModelSource:
-    """A shipped config name or a local directory; the task must match the config's task."""
+def hub_cache_snapshot(repo_id: str) -> Path | None:
+    """The local Hugging Face cache's snapshot directory of ``repo_id``, or None (no network)."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:  # pragma: no cover - installed with transformers
+        return None
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached, or not a valid repo id
+        return None
+
+
+def _pretrained_dir(p: Path, task: str, where: str) -> str:
+    if (p / "model_index.json").is_file():
+        lib = "diffusers"
+    elif (p / "config.json").is_file():
+        lib = "transformers"
+    else:
+        raise MeasureError("model directory has neither config.json nor model_index.json", where)
+    if (lib == "diffusers") != (task == "image_generation"):
+        raise MeasureError(f"a {lib} model directory cannot run task {task!r}", where)
+    return lib
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?", name)) and not name.startswith(".")
+
+
+def resolve_weights(weights: str, task: str) -> ModelSource:
+    """Pretrained weights from a local directory or the local Hugging Face cache."""
+    p = Path(weights).expanduser()
+    if p.is_dir():
+        lib = _pretrained_dir(p, task, str(p))
+        return ModelSource(name=str(p), task=task, weights="pretrained", library=lib, path=p,
+                           origin=str(p.resolve()))
+    snap = hub_cache_snapshot(weights) if _looks_like_hub_id(weights) else None
+    if snap is None:
+        raise MeasureError("not a local model directory, and not a Hub id in the local Hugging Face "
+                           "cache (nothing is downloaded: fetch it first with `huggingface-cli "
+                           "download ID`, or pass a directory)", "weights " + weights)
+    lib = _pretrained_dir(snap, task, f"weights {weights} ({snap})")
+    return ModelSource(name=weights, task=task, weights="pretrained", library=lib, path=snap,
+                       origin=f"hf-cache:{weights}@{snap.name}")
+
+
+def _check_weights_match_spec(spec: dict[str, Any], src: ModelSource) -> None:
+    """Weights given with a shipped config must be of the config's architecture."""
+    import json as _json
+
+    assert src.path is not None
+    if spec["library"] != src.library:
+        raise MeasureError(f"weights are a {src.library} model, config {spec['name']!r} a {spec['library']} one",
+                           "weights")
+    if src.library == "diffusers":
+        want = spec.get("pipeline")
+        got = _json.loads((src.path / "model_index.json").read_text()).get("_class_name")
+    else:
+        import transformers
+
+        want = getattr(getattr(transformers, spec["config_class"]), "model_type", None)
+        got = _json.loads((src.path / "config.json").read_text()).get("model_type")
+    if want and got and want != got:
+        raise MeasureError(f"weights are a {got!r} model but config {spec['name']!r} is {want!r}; "
+                           "pass --weights alone, or the matching --model", "weights")
+
+
+def resolve_model(model: str, task: str, weights: str | None = None) -> ModelSource:
+    """Where a run's model comes from; the task must match.
+
+    ``weights`` (a directory or a cached Hub id) gives pretrained weights; ``model`` then names
+    the run, and if it is a shipped config the weights must be of its architecture. Without
+    ``weights``: a local directory or a cached Hub id (pretrained), else a shipped config name
+    (random init).
+    """
+    if weights:
+        src = resolve_weights(weights, task)
+        if load_spec_exists(model):
+            spec = load_spec(model)
+            if spec["task"] != task:
+                raise MeasureError(f"model config {model!r} is for task {spec['task']!r}, not {task!r}", "model")
+            _check_weights_match_spec(spec, src)
+        src.name = model
+        return src
     p = Path(model).expanduser()
     if p.is_dir():
-        if (p / "model_index.json").is_file():
-            lib = "diffusers"
-        elif (p / "config.json").is_file():
-            lib = "transformers"
-        else:
-            raise MeasureError("local model directory has neither config.json nor model_index.json",
-                               str(p))
-        if (lib == "diffusers") != (task == "image_generation"):
-            raise MeasureError(f"a {lib} model directory cannot run task {task!r}", str(p))
-        return ModelSource(name=str(p), task=task, weights="pretrained", library=lib, path=p)
-    if not load_spec_exists(model) and ("/" in model or "\\" in model or model.startswith(".")):
-        raise MeasureError("not a local model directory and not a shipped config name "
-                           "(nothing is downloaded from a hub)", "model " + model)
+        return resolve_weights(model, task)
+    if not load_spec_exists(model):
+        if "/" in model or "\\" in model or model.startswith("."):
+            if _looks_like_hub_id(model) and hub_cache_snapshot(model) is not None:
+                return resolve_weights(model, task)
+            raise MeasureError("not a local model directory, not a shipped config name and not a Hub "
+                               "id in the local Hugging Face cache (nothing is downloaded from a hub)",
+                               "model " + model)
     spec = load_spec(model)
     if spec["task"] != task:
         raise MeasureError(f"model config {model!r} is for task {spec['task']!r}, not {task!r}", "model")

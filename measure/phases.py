@@ -1,82 +1,78 @@
-"""Per-phase windows inside a measurement window: prefill vs decode, denoise vs VAE decode.
+"""Per-phase energy: prefill vs decode (text generation), denoise vs VAE decode (image generation).
 
-Opt-in (``phases = true``). Each inference opens nested windows on the same backend, so only
-backends whose windows can nest are used (NVML counters, the constant-power fake); with
-codecarbon (one task at a time) the record is flagged ``phases-unsupported`` instead. A
-phase boundary synchronises the GPU, which adds a little time to each inference.
+Opt-in (``phases = true``, ``--phases``). A phase of one inference lasts 10-100 ms, below the
+resolution of NVML's energy counter (updated about every 100 ms) and far below the 1 s
+minimum window the backends ask for, so phases are not timed inside an inference. Instead,
+after each measurement window of ``n`` full inferences, a second window runs ``m``
+first-phase-only passes over the same inputs:
 
-- text generation: ``prefill`` runs from the call to the first logits (the prompt's forward
-  pass), ``decode`` from there to the end (the new tokens, then detokenisation).
-- image generation: ``denoise`` runs from the call (prompt encoding included) to the end of
-  the last denoising step, ``decode`` from there to the end (VAE decode, post-processing).
+- text generation: ``prefill`` = generate exactly one new token (the prompt's forward pass,
+  which yields that token); ``decode`` = full - prefill (the other new tokens).
+- image generation: ``denoise`` = the pipeline with ``output_type="latent"`` (prompt encoding
+  and every denoising step, no VAE decode); ``decode`` = full - denoise (VAE decode and
+  post-processing).
+
+``m`` is at least ``n`` and large enough that the phase window lasts the backend's minimum
+window (from a timed pass before the first window), so both windows resolve on the counter.
+Each phase carries its window's flags (``short-window`` ...); a difference below zero is kept
+and flagged ``phases-below-resolution``. Windows are sequential, so every backend works,
+codecarbon and ``nvml+codecarbon`` included.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import math
+from typing import Any
 
-from measure.window import Monitor
-
+#: task -> (first phase, measured directly; second phase, by difference)
 PHASES: dict[str, tuple[str, str]] = {
     "text_generation": ("prefill", "decode"),
     "image_generation": ("denoise", "decode"),
 }
+#: a phase window aims at this multiple of the backend's minimum window (timing varies)
+WINDOW_MARGIN = 1.5
+#: at most this many first-phase passes per full inference in one phase window
+MAX_PASSES_FACTOR = 200
 
 
-class PhaseRecorder:
-    """Accumulates energy (J) and time (s) per phase over the inferences of one window."""
+def phase_passes(n: int, min_window_s: float, first_phase_s: float | None) -> int:
+    """First-phase passes for a phase window: >= ``n`` and long enough for the backend.
 
-    def __init__(self, monitor: Monitor, sync: Callable[[], None]) -> None:
-        self.monitor, self.sync = monitor, sync
-        self.active = False
-        self.current: str | None = None
-        self.totals: dict[str, dict[str, float]] = {}
-        self._n = 0
-
-    def reset(self) -> None:
-        self.totals = {}
-
-    def start(self, phase: str) -> None:
-        if not self.active:
-            return
-        self.sync()
-        self._n += 1
-        self.current = f"phase:{phase}:{self._n}"
-        self.monitor.begin_window(self.current)
-        self._phase = phase
-
-    def stop(self) -> None:
-        if not self.active or self.current is None:
-            return
-        self.sync()
-        res = self.monitor.end_window(self.current)
-        t = self.totals.setdefault(self._phase, {"energy_j": 0.0, "time_s": 0.0, "count": 0})
-        t["energy_j"] += res.reading.total_j
-        t["time_s"] += res.duration_s
-        t["count"] += 1
-        self.current = None
-
-    def switch(self, phase: str) -> None:
-        self.stop()
-        self.start(phase)
-
-    def per_inference(self, n: int) -> dict[str, dict[str, Any]]:
-        return {p: {"energy_j_per_inference": v["energy_j"] / n, "time_s_per_inference": v["time_s"] / n}
-                for p, v in self.totals.items()}
+    ``first_phase_s`` is the time of one first-phase pass (per inference), measured before
+    the first window; unknown or zero -> ``n``.
+    """
+    if not first_phase_s or first_phase_s <= 0 or min_window_s <= 0:
+        return n
+    need = math.ceil(WINDOW_MARGIN * min_window_s / first_phase_s)
+    return int(min(max(n, need), n * MAX_PASSES_FACTOR))
 
 
-def first_logits_switch(recorder: PhaseRecorder, to_phase: str):
-    """A transformers LogitsProcessor that switches phase at the first logits (end of prefill)."""
-    from transformers import LogitsProcessor
+def split_phases(task: str, full_energy_j: float | None, full_time_s: float, n_full: int,
+                 first_energy_j: float | None, first_time_s: float, n_first: int,
+                 first_flags: list[str], full_flags: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Per-inference energy and time of each phase from a full window and a first-phase window.
 
-    class _Switch(LogitsProcessor):
-        def __init__(self) -> None:
-            self.fired = False
-
-        def __call__(self, input_ids, scores):
-            if not self.fired:
-                self.fired = True
-                recorder.switch(to_phase)
-            return scores
-
-    return _Switch()
+    Returns (``phases`` field of the record, record-level flags).
+    """
+    first, second = PHASES[task]
+    e1 = None if first_energy_j is None else first_energy_j / n_first
+    t1 = first_time_s / n_first
+    e_full = None if full_energy_j is None else full_energy_j / n_full
+    t_full = full_time_s / n_full
+    e2 = None if e1 is None or e_full is None else e_full - e1
+    flags: list[str] = []
+    if "short-window" in first_flags or "short-window" in full_flags:
+        flags.append("phases-short-window")
+    if e1 is None:
+        flags.append("phases-failed")
+    if e2 is not None and e2 < 0:
+        flags.append("phases-below-resolution")
+    out: dict[str, Any] = {
+        "method": "difference",
+        first: {"energy_j_per_inference": e1, "time_s_per_inference": t1, "n_inferences": n_first,
+                "window_s": first_time_s, "flags": list(first_flags)},
+        second: {"energy_j_per_inference": e2, "time_s_per_inference": t_full - t1,
+                 "n_inferences": n_full, "window_s": full_time_s, "flags": list(full_flags),
+                 "derived": f"full - {first}"},
+    }
+    return out, flags

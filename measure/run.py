@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from contextlib import closing
 from itertools import cycle, islice
 from typing import Any, Callable, Iterator
 
-from measure.backends import EnergyBackend, make_backend
+from measure.backends import EnergyBackend, make_backend_for
 from measure.config import MeasureConfig
+from measure.emissions import GridIntensity, emissions_g, grid_intensity
 from measure.models import ModelSource, resolve_model
 from measure.store import ResultStore
 from measure.window import Monitor, WindowResult, window
 
 #: distinct inputs generated per trial; longer runs cycle through them
 INPUT_POOL = 100
+#: distinct inputs read from your file per trial (the study ran 1,000 per data set)
+FILE_INPUT_POOL = 1000
 J_PER_KWH = 3.6e6
 
 
@@ -25,12 +29,25 @@ def batches(items: list[Any], n: int, batch_size: int) -> list[list[Any]]:
     return [seq[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
+def _phase_record(cfg: MeasureConfig, res: WindowResult, n: int, phase_res: WindowResult | None,
+                  n_phase: int) -> tuple[dict[str, Any] | None, list[str]]:
+    from measure.phases import split_phases
+
+    if phase_res is None:
+        return None, []
+    return split_phases(cfg.task, res.reading.total_j, res.duration_s, n,
+                        None if phase_res.status != "ok" else phase_res.reading.total_j,
+                        phase_res.duration_s, n_phase, list(phase_res.flags), list(res.flags))
+
+
 def build_record(cfg: MeasureConfig, source: ModelSource, res: WindowResult, repeat_index: int,
                  n: int, backend_name: str, meta: dict[str, Any], flops: float | None,
-                 idle_power_w: dict[str, float] | None) -> dict[str, Any]:
+                 idle_power_w: dict[str, float] | None, grid: GridIntensity | None = None,
+                 inputs_info: dict[str, Any] | None = None) -> dict[str, Any]:
     """One measurement record (schema: docs/architecture.md)."""
     r = res.reading
     per = lambda x: None if x is None else x / n  # noqa: E731
+    watts = lambda x: None if x is None or res.duration_s <= 0 else x / res.duration_s  # noqa: E731
     total_j = r.total_j
     flags = list(res.flags)
     if cfg.device == "cpu":
@@ -41,15 +58,22 @@ def build_record(cfg: MeasureConfig, source: ModelSource, res: WindowResult, rep
         flags.append("random-init")
     if backend_name == "fake":
         flags.append("fake-energy")
-    if r.cpu_method == "estimate" and "cpu-estimated" not in flags:
-        flags.append("cpu-estimated")
+    if r.cpu_method == "estimate" and "cpu-power-estimated" not in flags:
+        flags.append("cpu-power-estimated")
     active = None
     if idle_power_w is not None:
         idle_j = sum(idle_power_w.values()) * res.duration_s
         active = (total_j - idle_j) / n
     energy_j = total_j / n
+    # J/FLOP on the energy of the device that does the FLOPs only (GPU on CUDA, CPU on a CPU run)
+    basis = "cpu" if cfg.device == "cpu" else "gpu"
+    basis_j = getattr(r, f"{basis}_j")
     extra: dict[str, Any] = {"per_gpu_j_window": r.per_gpu_j or None,
                              "idle_power_w": idle_power_w, "error": res.error}
+    if r.throttle_s:
+        extra["throttle_s"] = r.throttle_s
+    kwh = energy_j / J_PER_KWH
+    uses_cc = "codecarbon" in backend_name
     return {
         "record_id": str(uuid.uuid4()),
         "trial_key": cfg.trial_key(),
@@ -60,13 +84,14 @@ def build_record(cfg: MeasureConfig, source: ModelSource, res: WindowResult, rep
         "model": cfg.model,
         "model_source": (source.spec or {}).get("source") if source.spec else source.name,
         "weights": source.weights,
+        "weights_source": source.origin,
         "device": cfg.device,
         "device_name": meta.get("device_name"),
         "dtype": cfg.dtype,
         "batch_size": cfg.batch_size,
         "n_inferences": n,
         "warmup": cfg.warmup,
-        "energy_kwh_per_inference": energy_j / J_PER_KWH,
+        "energy_kwh_per_inference": kwh,
         "energy_j_per_inference": energy_j,
         "gpu_energy_j_per_inference": per(r.gpu_j),
         "cpu_energy_j_per_inference": per(r.cpu_j),
@@ -74,17 +99,27 @@ def build_record(cfg: MeasureConfig, source: ModelSource, res: WindowResult, rep
         "gpu_energy_kwh_per_inference": None if r.gpu_j is None else r.gpu_j / n / J_PER_KWH,
         "cpu_energy_kwh_per_inference": None if r.cpu_j is None else r.cpu_j / n / J_PER_KWH,
         "ram_energy_kwh_per_inference": None if r.ram_j is None else r.ram_j / n / J_PER_KWH,
+        "gpu_power_w": watts(r.gpu_j),
+        "cpu_power_w": watts(r.cpu_j),
+        "ram_power_w": watts(r.ram_j),
         "active_energy_j_per_inference": active,
         "gpu_method": r.gpu_method,
         "cpu_method": r.cpu_method,
         "ram_method": r.ram_method,
+        "tracking_mode": cfg.tracking_mode if uses_cc else None,
+        "emissions_g_per_inference": None if grid is None or res.status != "ok" else emissions_g(kwh, grid),
+        "grid_intensity_g_per_kwh": None if grid is None else grid.g_per_kwh,
+        "grid_intensity_source": None if grid is None else grid.source,
+        "country_iso_code": cfg.country_iso_code if grid is not None else None,
         "time_s_per_inference": res.duration_s / n,
         "throughput_per_s": n / res.duration_s if res.duration_s > 0 else None,
         "flops_per_inference": flops,
-        "energy_j_per_flop": (energy_j / flops) if flops else None,
+        "energy_j_per_flop": (basis_j / n / flops) if flops and basis_j is not None else None,
+        "energy_j_per_flop_basis": basis if flops and basis_j is not None else None,
         "energy_j_window": total_j,
         "duration_s_window": res.duration_s,
         "backend": backend_name,
+        "inputs_source": inputs_info,
         "flags": flags,
         "status": res.status,
         "config": cfg.model_dump(mode="json"),
@@ -103,12 +138,11 @@ class Trial:
         from measure.runners import make_runner
 
         self.cfg = cfg
-        self.source = resolve_model(cfg.model, cfg.task)
+        self.source = resolve_model(cfg.model, cfg.task, cfg.weights)
+        self.grid = grid_intensity(cfg.country_iso_code)  # an unknown country fails before loading
         self.own_backend = backend is None
         # the backend first: a missing NVML should fail before a large model is loaded
-        self.backend = backend or make_backend(
-            cfg.resolved_backend(), cfg.device, whole_node=cfg.whole_node,
-            country_iso_code=cfg.country_iso_code, measure_power_secs=cfg.measure_power_secs)
+        self.backend = backend or make_backend_for(cfg)
         try:
             self.runner = make_runner(self.source, cfg)
         except BaseException:
@@ -116,20 +150,18 @@ class Trial:
             raise
         self.monitor = Monitor(self.backend)
         self.meta = metadata.collect(cfg.device, self.backend.metadata())
-        self.phase_recorder = None
-        self.phase_flag: str | None = None
-        if cfg.phases:
-            from measure.phases import PHASES, PhaseRecorder
+        from measure.phases import PHASES
 
-            if cfg.task not in PHASES:
-                self.phase_flag = "phases-none-for-task"
-            elif not self.backend.supports_nesting or cfg.phase == "finetune":
-                self.phase_flag = "phases-unsupported"
-            else:
-                self.phase_recorder = PhaseRecorder(self.monitor, self._sync)
-                self.runner.phase_recorder = self.phase_recorder
-        pool = min(cfg.n_inferences, INPUT_POOL)
-        self.items = self.runner.make_inputs(max(pool, cfg.batch_size), cfg.seed)
+        self.phases_on = bool(cfg.phases and cfg.task in PHASES and cfg.phase == "inference")
+        self.phase_flag: str | None = "phases-none-for-task" if cfg.phases and not self.phases_on else None
+        self.phase_passes = cfg.n_inferences
+        pool = min(cfg.n_inferences, FILE_INPUT_POOL if cfg.inputs.file else INPUT_POOL)
+        try:
+            self.items = self.runner.make_inputs(max(pool, cfg.batch_size), cfg.seed)
+        except BaseException:
+            self.close()
+            raise
+        self.inputs_info = dict(self.runner.inputs_info, pool=len(self.items))
         self.flops: float | None = None
         self.idle_power_w: dict[str, float] | None = None
         self.optimizer = None
@@ -146,31 +178,51 @@ class Trial:
         if self.cfg.device.startswith("cuda"):
             torch.cuda.synchronize(self.cfg.device)
 
-    def step(self, batch: list[Any]) -> None:
+    def step(self, batch: list[Any], first_phase: bool = False) -> None:
         import torch
 
         if self.optimizer is None:
             with torch.inference_mode():
-                self.runner.run(batch)
+                (self.runner.run_first_phase if first_phase else self.runner.run)(batch)
         else:
             self.optimizer.zero_grad(set_to_none=True)
             loss = self.runner.training_loss(batch)
             loss.backward()
             self.optimizer.step()
 
-    def work(self, n: int) -> None:
+    def work(self, n: int, first_phase: bool = False) -> None:
+        """``n`` inferences (or first-phase passes), then wait for the device to finish."""
         for b in batches(self.items, n, self.cfg.batch_size):
-            self.step(b)
+            self.step(b, first_phase)
         self._sync()
 
     def count_flops(self) -> float | None:
+        """FLOPs per inference, averaged over the batches one window runs.
+
+        Each distinct batch of the window is counted once (batches with the same
+        :meth:`Runner.flops_signature` share one count) and weighted by how often the window
+        runs it, so the figure is the window's mean, not the first input's.
+        """
         if not self.cfg.count_flops:
             return None
         from measure.runners import count_flops
 
-        b = batches(self.items, self.cfg.batch_size, self.cfg.batch_size)[0]
-        total = count_flops(self.step, b)
-        return None if total is None or total <= 0 else total / len(b)
+        n, bs = self.cfg.n_inferences, self.cfg.batch_size
+        idx = batches(list(range(len(self.items))), n, bs)
+        weights = Counter(tuple(b) for b in idx)
+        by_sig: dict[Any, float | None] = {}
+        total = 0.0
+        for key, times in weights.items():
+            batch = [self.items[i] for i in key]
+            sig = self.runner.flops_signature(batch)
+            sig = ("batch", key) if sig is None else ("sig", sig)
+            if sig not in by_sig:
+                by_sig[sig] = count_flops(self.step, batch)
+            f = by_sig[sig]
+            if f is None or f <= 0:
+                return None
+            total += f * times
+        return total / n
 
     def measure_idle(self) -> None:
         s = self.cfg.idle_baseline_s
@@ -182,6 +234,27 @@ class Trial:
         r, d = w.result.reading, w.result.duration_s
         self.idle_power_w = {c: getattr(r, f"{c}_j") / d for c in ("gpu", "cpu", "ram")
                              if getattr(r, f"{c}_j") is not None}
+
+    def plan_phases(self) -> None:
+        """Size the phase windows: time one batch of first-phase passes (outside any window)."""
+        if not self.phases_on:
+            return
+        from measure.phases import phase_passes
+
+        bs = self.cfg.batch_size
+        t0 = time.perf_counter()
+        self.work(bs, first_phase=True)
+        per = (time.perf_counter() - t0) / bs
+        self.phase_passes = phase_passes(self.cfg.n_inferences, self.backend.min_window_s, per)
+
+    def measure_first_phase(self, key: str, i: int) -> WindowResult:
+        """The first-phase window of repeat ``i`` (closed; failed if its work raised)."""
+        try:
+            with window(self.monitor, f"{key}:{i}:first-phase") as w:
+                self.work(self.phase_passes, first_phase=True)
+        except Exception:  # noqa: BLE001 - recorded as a failed phase window; the record stands
+            pass
+        return w.result
 
     def close(self) -> None:
         if self.own_backend:
@@ -217,6 +290,8 @@ def iter_trial(cfg: MeasureConfig, backend: EnergyBackend | None = None,
     Writes nothing: the caller stores each record before asking for the next window (the
     local executor appends it to the store; a Ray worker sends it to the driver, which
     appends it). A failed window's record is yielded first, then its exception is raised.
+    A window whose reading is void (``counter-reset``) is yielded as failed and the trial
+    goes on: the work ran, only its energy is unknown.
     """
     done = done or set()
     key = cfg.trial_key()
@@ -234,24 +309,25 @@ def iter_trial(cfg: MeasureConfig, backend: EnergyBackend | None = None,
         trial.measure_idle()
         for i in todo:
             err: BaseException | None = None
-            rec_ph = trial.phase_recorder
-            if rec_ph is not None:
-                rec_ph.reset()
-                rec_ph.active = True
             try:
                 with window(trial.monitor, f"{key}:{i}") as w:
                     trial.work(cfg.n_inferences)
             except Exception as e:  # the window is closed and flagged; write it, then stop
                 err = e
-            finally:
-                if rec_ph is not None:
-                    rec_ph.active = False
+            phase_res = None
+            if err is None and trial.phases_on:
+                if i == todo[0]:
+                    trial.plan_phases()  # after the first window, which stays a cold start
+                phase_res = trial.measure_first_phase(key, i)
             if err is None and trial.flops is None and cfg.count_flops:
                 trial.flops = trial.count_flops()
             rec = build_record(cfg, trial.source, w.result, i, cfg.n_inferences,
-                               trial.backend.name, trial.meta, trial.flops, trial.idle_power_w)
-            if rec_ph is not None:
-                rec["phases"] = rec_ph.per_inference(cfg.n_inferences)
+                               trial.backend.name, trial.meta, trial.flops, trial.idle_power_w,
+                               trial.grid, trial.inputs_info)
+            phases, pflags = _phase_record(cfg, w.result, cfg.n_inferences, phase_res, trial.phase_passes)
+            if phases is not None:
+                rec["phases"] = phases
+                rec["flags"] += [f for f in pflags if f not in rec["flags"]]
             elif trial.phase_flag:
                 rec["flags"].append(trial.phase_flag)
             yield rec

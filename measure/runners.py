@@ -15,7 +15,6 @@ This module imports torch, transformers and diffusers; import it only inside com
 from __future__ import annotations
 
 import os
-import random
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -68,9 +67,15 @@ def check_device(device: str) -> None:
 
 
 class Runner:
-    """One task on one model. Subclasses implement ``make_inputs``, ``run`` and ``training_loss``."""
+    """One task on one model. Subclasses implement ``synthetic_inputs``, ``run`` and ``training_loss``.
+
+    Inputs come from ``cfg.inputs.file`` (your data) or are generated (:mod:`measure.inputs`);
+    either way ``prepare_inputs`` then applies the study's preprocessing for the task.
+    """
 
     uses_pipeline = True
+    #: what one input is: ``text``, ``qa`` (question/context), ``prompt`` or ``image``
+    input_kind = "text"
 
     def __init__(self, source: ModelSource, cfg: MeasureConfig) -> None:
         self.source, self.cfg = source, cfg
@@ -82,7 +87,7 @@ class Runner:
         self.image_processor = None
         self.model = None
         self.pipe = None
-        self.phase_recorder = None  # set by the trial when per-phase windows are on
+        self.inputs_info: dict[str, Any] = {}
         self.load()
 
     # -- loading ---------------------------------------------------------------
@@ -126,12 +131,44 @@ class Runner:
 
         return pipeline(task, model=self.model, device=self.device, **kw)
 
-    # -- work ------------------------------------------------------------------
+    # -- inputs ----------------------------------------------------------------
     def make_inputs(self, n: int, seed: int) -> list[Any]:
-        raise NotImplementedError
+        """``n`` inputs: the first ``n`` rows of ``cfg.inputs.file``, or synthetic ones (seeded)."""
+        if self.cfg.inputs.file:
+            rows, self.inputs_info = inp.input_rows(self.cfg.inputs.file, n)
+            size = self.cfg.inputs.image_size
+            items = inp.rows_to_inputs(rows, self.input_kind, None if size == "model" else tuple(size))
+        else:
+            items = self.synthetic_inputs(n, seed)
+            self.inputs_info = {"kind": "synthetic", **self.synthetic_info()}
+        return self.prepare_inputs(items)
 
+    def synthetic_inputs(self, n: int, seed: int) -> list[Any]:
+        return inp.texts(n, self.words(), seed, exact=self.cfg.task in inp.STUDY_EXACT_WORDS)
+
+    def synthetic_info(self) -> dict[str, Any]:
+        return {"corpus": "data/inputs/corpus.txt", "words": self.words(),
+                "exact_words": self.cfg.task in inp.STUDY_EXACT_WORDS}
+
+    def prepare_inputs(self, items: list[Any]) -> list[Any]:
+        """The study's preprocessing of one task's inputs (default: none, inputs passed whole)."""
+        return items
+
+    # -- work ------------------------------------------------------------------
     def run(self, batch: list[Any]) -> Any:
         raise NotImplementedError
+
+    def run_first_phase(self, batch: list[Any]) -> Any:
+        """Only the first phase of ``run`` (tasks with phases: measure/phases.py)."""
+        raise NotImplementedError
+
+    def flops_signature(self, batch: list[Any]) -> Any:
+        """Batches with equal signatures cost the same FLOPs (None: count every batch).
+
+        Texts: the sorted token counts (a batch is padded to its longest text)."""
+        if self.input_kind == "text" and self.tokenizer is not None:
+            return tuple(sorted(len(x) for x in self.tokenizer(list(batch))["input_ids"]))
+        return None
 
     def training_loss(self, batch: list[Any]) -> torch.Tensor:
         raise NotImplementedError
@@ -177,9 +214,6 @@ class TextClassificationRunner(Runner):
     def build_pipeline(self) -> None:
         self.pipe = self._pipeline("text-classification", tokenizer=self.tokenizer)
 
-    def make_inputs(self, n, seed):
-        return inp.texts(n, self.words(), seed)
-
     def run(self, batch):
         return self.pipe(batch, batch_size=len(batch), truncation=True)
 
@@ -193,14 +227,11 @@ class MaskedLMRunner(Runner):
     def build_pipeline(self) -> None:
         self.pipe = self._pipeline("fill-mask", tokenizer=self.tokenizer)
 
-    def make_inputs(self, n, seed):
-        rng = random.Random(seed)
-        out = []
-        for t in inp.texts(n, self.words(), seed):
-            w = t.split()
-            w[rng.randrange(0, min(len(w), 40))] = self.tokenizer.mask_token
-            out.append(" ".join(w))
-        return out
+    def prepare_inputs(self, items):
+        # the study (code/fillmask/fillmask_c4.py, _oscar.py): the first 20 words, the last one
+        # replaced by the mask token; a text that already holds the mask token is kept as is
+        mask = self.tokenizer.mask_token
+        return [t if mask in t else inp.mask_last_word(t, self.words(), mask) for t in items]
 
     def run(self, batch):
         return self.pipe(batch, batch_size=len(batch), tokenizer_kwargs={"truncation": True})
@@ -214,9 +245,6 @@ class TokenClassificationRunner(Runner):
     def build_pipeline(self) -> None:
         self.pipe = self._pipeline("token-classification", tokenizer=self.tokenizer)
 
-    def make_inputs(self, n, seed):
-        return inp.texts(n, self.words(), seed)
-
     def run(self, batch):
         return self.pipe(batch, batch_size=len(batch))
 
@@ -229,8 +257,13 @@ class TokenClassificationRunner(Runner):
 class ExtractiveQARunner(Runner):
     """What transformers' removed question-answering pipeline did, step for step."""
 
-    def make_inputs(self, n, seed):
+    input_kind = "qa"
+
+    def synthetic_inputs(self, n, seed):
         return inp.qa_pairs(n, seed, self.cfg.inputs.text_words)
+
+    def synthetic_info(self):
+        return {"corpus": "data/inputs/corpus.txt", "context_words": self.words()}
 
     def _encode_pairs(self, batch):
         enc = self.tokenizer([b["question"] for b in batch], [b["context"] for b in batch],
@@ -280,31 +313,28 @@ class TextGenerationRunner(Runner):
         self.tokenizer.padding_side = "left"
         self.pipe = self._pipeline("text-generation", tokenizer=self.tokenizer)
 
-    def make_inputs(self, n, seed):
-        return inp.texts(n, self.words(), seed)
+    def prepare_inputs(self, items):
+        # the study (code/textgen/textgen_*.py) prompted with the first 20 words of each text
+        return [inp.first_words(t, self.words()) for t in items]
 
-    def gen_kwargs(self) -> dict[str, Any]:
-        n = self.cfg.generation.max_new_tokens
+    def gen_kwargs(self, max_new_tokens: int | None = None) -> dict[str, Any]:
+        n = max_new_tokens or self.cfg.generation.max_new_tokens
         kw: dict[str, Any] = {"max_new_tokens": n, "do_sample": False}
         if self.ignore_eos:
             kw["min_new_tokens"] = n
         return kw
 
     def run(self, batch):
-        rec = self.phase_recorder
-        if rec is None or not rec.active:
-            return self.pipe(batch, batch_size=len(batch), return_full_text=False, **self.gen_kwargs())
-        from transformers import LogitsProcessorList
+        return self.pipe(batch, batch_size=len(batch), return_full_text=False, **self.gen_kwargs())
 
-        from measure.phases import first_logits_switch
+    def run_first_phase(self, batch):
+        """Prefill: the prompt's forward pass, which yields the first new token (and no more)."""
+        return self.pipe(batch, batch_size=len(batch), return_full_text=False, **self.gen_kwargs(1))
 
-        rec.start("prefill")
-        try:
-            return self.pipe(batch, batch_size=len(batch), return_full_text=False,
-                             logits_processor=LogitsProcessorList([first_logits_switch(rec, "decode")]),
-                             **self.gen_kwargs())
-        finally:
-            rec.stop()
+    def flops_signature(self, batch):
+        if not self.ignore_eos:  # output length depends on what the weights generate
+            return None
+        return tuple(sorted(len(x) for x in self.tokenizer(list(batch))["input_ids"]))
 
     def training_loss(self, batch):
         enc = self.encode(batch)
@@ -315,12 +345,12 @@ class TextGenerationRunner(Runner):
 class SummarizationRunner(Runner):
     """What transformers' removed summarization pipeline did: tokenize, generate, decode."""
 
-    def make_inputs(self, n, seed):
+    def prepare_inputs(self, items):
         prefix = (self.source.spec or {}).get("prefix", "") if self.source.spec else ""
         if not prefix and self.source.weights == "pretrained":
             tsp = getattr(self.model.config, "task_specific_params", None) or {}
             prefix = tsp.get("summarization", {}).get("prefix", "")
-        return [prefix + t for t in inp.texts(n, self.words(), seed)]
+        return [prefix + t for t in items]
 
     def gen_kwargs(self) -> dict[str, Any]:
         g = self.cfg.generation
@@ -328,6 +358,10 @@ class SummarizationRunner(Runner):
         if self.ignore_eos:
             kw["min_length"] = g.summary_max_length
         return kw
+
+    def flops_signature(self, batch):
+        # with trained weights the summary's length depends on what the model writes
+        return super().flops_signature(batch) if self.ignore_eos else None
 
     def run(self, batch):
         enc = self.encode(batch)
@@ -344,12 +378,24 @@ class SummarizationRunner(Runner):
 
 # --------------------------------------------------------------------------- vision
 
-class ImageClassificationRunner(Runner):
+class ImageRunner(Runner):
+    """Image inputs: synthetic images of ``inputs.image_size``, or your images resized to it."""
+
+    input_kind = "image"
+
+    def synthetic_inputs(self, n, seed):
+        return inp.images(n, self.image_size(), seed)
+
+    def synthetic_info(self):
+        return {"images": "synthetic gradients, blocks and noise", "image_size": list(self.image_size())}
+
+    def flops_signature(self, batch):
+        return tuple(sorted(im.size for im in batch))  # same sizes, same compute
+
+
+class ImageClassificationRunner(ImageRunner):
     def build_pipeline(self) -> None:
         self.pipe = self._pipeline("image-classification", image_processor=self.image_processor)
-
-    def make_inputs(self, n, seed):
-        return inp.images(n, self.image_size(), seed)
 
     def run(self, batch):
         return self.pipe(batch, batch_size=len(batch))
@@ -359,12 +405,9 @@ class ImageClassificationRunner(Runner):
         return self.model(pixel_values=self.pixel_values(batch), labels=labels).loss
 
 
-class ObjectDetectionRunner(Runner):
+class ObjectDetectionRunner(ImageRunner):
     def build_pipeline(self) -> None:
         self.pipe = self._pipeline("object-detection", image_processor=self.image_processor)
-
-    def make_inputs(self, n, seed):
-        return inp.images(n, self.image_size(), seed)
 
     def run(self, batch):
         return self.pipe(batch, batch_size=len(batch))
@@ -377,7 +420,7 @@ class ObjectDetectionRunner(Runner):
         return self.model(pixel_values=self.pixel_values(batch), labels=labels).loss
 
 
-class ImageCaptioningRunner(Runner):
+class ImageCaptioningRunner(ImageRunner):
     """BLIP-style captioning through ``image-text-to-text`` with an empty prompt (unconditional)."""
 
     def build_pipeline(self) -> None:
@@ -390,9 +433,6 @@ class ImageCaptioningRunner(Runner):
         else:
             self.processor = BlipProcessor(image_processor=self.image_processor, tokenizer=self.tokenizer)
         self.pipe = self._pipeline("image-text-to-text", processor=self.processor)
-
-    def make_inputs(self, n, seed):
-        return inp.images(n, self.image_size(), seed)
 
     def gen_kwargs(self) -> dict[str, Any]:
         n = self.cfg.generation.caption_max_new_tokens
@@ -445,8 +485,20 @@ class ImageGenerationRunner(Runner):
         self.pipe.set_progress_bar_config(disable=True)
         self.model = self.pipe.unet if hasattr(self.pipe, "unet") else self.pipe.transformer
 
-    def make_inputs(self, n, seed):
+    input_kind = "prompt"
+
+    def synthetic_inputs(self, n, seed):
         return inp.prompts(n, seed)
+
+    def synthetic_info(self):
+        return {"prompts": "style x subject x details, measure/inputs.py"}
+
+    def prepare_inputs(self, items):
+        # the study (code/tti/tti_*.py) cut prompts to their first 50 words
+        return [inp.first_words(p, inp.STUDY_PROMPT_WORDS) for p in items]
+
+    def flops_signature(self, batch):
+        return len(batch)  # prompts are padded to the text encoder's fixed length
 
     def call_kwargs(self) -> dict[str, Any]:
         g = self.cfg.generation
@@ -459,21 +511,12 @@ class ImageGenerationRunner(Runner):
 
     def run(self, batch):
         gen = torch.Generator(device="cpu").manual_seed(self.cfg.seed)
-        rec = self.phase_recorder
-        if rec is None or not rec.active:
-            return self.pipe(list(batch), generator=gen, **self.call_kwargs()).images
+        return self.pipe(list(batch), generator=gen, **self.call_kwargs()).images
 
-        def on_step_end(pipe, step, timestep, kwargs):
-            if step == pipe.num_timesteps - 1:  # the last denoising step is done
-                rec.switch("decode")
-            return kwargs
-
-        rec.start("denoise")
-        try:
-            return self.pipe(list(batch), generator=gen, callback_on_step_end=on_step_end,
-                             **self.call_kwargs()).images
-        finally:
-            rec.stop()
+    def run_first_phase(self, batch):
+        """Denoise: prompt encoding and every denoising step; the latents are not VAE-decoded."""
+        gen = torch.Generator(device="cpu").manual_seed(self.cfg.seed)
+        return self.pipe(list(batch), generator=gen, output_type="latent", **self.call_kwargs()).images
 
     def train_mode(self, on: bool) -> None:
         self.pipe.unet.train(on)
@@ -528,11 +571,17 @@ def make_runner(source: ModelSource, cfg: MeasureConfig) -> Runner:
 
 
 def count_flops(fn, *args: Any) -> float | None:
-    """FLOPs of one call, by torch.utils.flop_counter (matmul/conv/attention ops only)."""
+    """FLOPs of one call, by torch.utils.flop_counter (matmul/conv/attention ops only).
+
+    Attention runs on PyTorch's math path while counting: the counter has formulas for the
+    CUDA flash/efficient SDPA kernels but none for the CPU's fused kernel (it counted 0 FLOPs
+    there), and the math path's matmuls are counted on every device. Same FLOPs, as counted.
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
     try:
-        with FlopCounterMode(display=False) as fc:
+        with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as fc:
             fn(*args)
         return float(fc.get_total_flops())
     except Exception:  # an op the counter cannot trace: report no FLOPs rather than fail

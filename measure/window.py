@@ -2,7 +2,9 @@
 
 A window always closes: :func:`window` ends it in ``finally``, so an exception in the
 measured code still yields a closed record, flagged ``failed:<ExceptionType>``, and the
-exception then propagates to the caller (which writes the failed record).
+exception then propagates to the caller (which writes the failed record). A reading the
+backend declares void (an energy counter that went backwards: ``counter-reset``) also fails
+the window, with no exception: the work itself went fine, its energy is unknown.
 """
 
 from __future__ import annotations
@@ -60,16 +62,17 @@ class Monitor:
         flags += [f for f in reading.flags if f not in flags]
         if duration < self.backend.min_window_s:
             flags.append("short-window")
-        status = "ok"
+        status, text = "ok", None
         if error is not None:
-            status = "failed"
-            tag = f"failed:{type(error).__name__}"
+            status, text = "failed", f"{type(error).__name__}: {error}"
             if not any(f.startswith("failed:") for f in flags):
-                flags.append(tag)
+                flags.append(f"failed:{type(error).__name__}")
+        elif reading.error:  # a void reading (counter-reset): the energy is unknown
+            status, text = "failed", reading.error
+            why = "counter-reset" if "counter-reset" in flags else "backend-reading"
+            flags.append(f"failed:{why}")
         return WindowResult(name=name, reading=reading, duration_s=duration, started_at=started,
-                            ended_at=utc_now(), status=status,
-                            error=None if error is None else f"{type(error).__name__}: {error}",
-                            flags=flags)
+                            ended_at=utc_now(), status=status, error=text, flags=flags)
 
 
 class WindowHandle:

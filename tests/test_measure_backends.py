@@ -8,7 +8,6 @@ import types
 import pytest
 
 from measure.backends import (
-    NVML_COUNTER_MODULUS_MJ,
     CompositeBackend,
     FakeBackend,
     NVMLBackend,
@@ -88,19 +87,19 @@ def test_integrate_power_trapezoid():
     assert integrate_power([(0.0, 5.0)]) == 0.0
 
 
-def test_counter_delta_wraps():
-    assert counter_delta_mj(100, 250) == (150, False)
-    assert counter_delta_mj(NVML_COUNTER_MODULUS_MJ - 100, 50) == (150, True)
+def test_counter_delta_never_wraps():
+    assert counter_delta_mj(100, 250) == 150
+    assert counter_delta_mj(5_000_000, 1_000) is None  # backwards: a reset, not a wrap
 
 
 def test_composite_takes_gpu_from_one_and_host_from_other():
     g = FakeBackend(script=[{"gpu_j": 0, "cpu_j": 0}, {"gpu_j": 50, "cpu_j": 999}])
     h = FakeBackend(script=[{"gpu_j": 0, "cpu_j": 0, "ram_j": 0}, {"gpu_j": 777, "cpu_j": 4, "ram_j": 2}],
-                    flags=["cpu-estimated"])
+                    flags=["cpu-power-estimated"])
     c = CompositeBackend(g, h)
     r = c.end(c.begin())
     assert (r.gpu_j, r.cpu_j, r.ram_j) == (50, 4, 2)
-    assert "cpu-estimated" in r.flags and c.name == "fake+fake"
+    assert "cpu-power-estimated" in r.flags and c.name == "fake+fake"
 
 
 # --------------------------------------------------------------------------- mocked pynvml
@@ -144,19 +143,22 @@ def test_nvml_counter_one_gpu():
     r = b.end(b.begin())
     assert r.gpu_j == pytest.approx(250.0) and r.gpu_method == "counter"
     assert r.per_gpu_j == {"0": pytest.approx(250.0)}
-    assert "counter-wrapped" not in r.flags and "power-limit-hit" not in r.flags
+    assert "counter-reset" not in r.flags and "power-limit-hit" not in r.flags
     meta = b.metadata()
     assert meta["driver"] == "999.99" and meta["gpus"][0]["name"] == "NVIDIA Fake-100"
     assert meta["gpus"][0]["power_limit_w"] == 400.0
 
 
-def test_nvml_counter_wraparound():
-    start = NVML_COUNTER_MODULUS_MJ - 500
-    nv = fake_pynvml({0: [start, start, 1500]})
+def test_nvml_counter_going_backwards_voids_the_window():
+    nv = fake_pynvml({0: [5_000_000, 5_000_000, 1_000]})  # issue 13: this gave 1.8e16 J, "ok"
     b = NVMLBackend([0], nvml=nv)
-    r = b.end(b.begin())
-    assert r.gpu_j == pytest.approx(2.0)  # 500 + 1500 mJ
-    assert "counter-wrapped" in r.flags
+    mon = Monitor(b)
+    with window(mon, "w") as w:
+        pass
+    res = w.result
+    assert res.status == "failed" and res.reading.gpu_j is None
+    assert "counter-reset" in res.flags and "failed:counter-reset" in res.flags
+    assert "went backwards" in res.error
 
 
 def test_nvml_missing_counter_falls_back_to_polling():
@@ -193,10 +195,7 @@ def test_nvml_mixed_counter_and_polling_reports_integrated():
 
 
 def test_nvml_power_limit_hit():
-    nv = fake_pynvml({0: [0, 0, 10]}, throttle=0x4)  # driver reports a software power cap
-    b = NVMLBackend([0], nvml=nv)
-    assert "power-limit-hit" in b.end(b.begin()).flags
-    # average power at the limit over a long-enough window
+    # average power at the limit over a long-enough window (violation counters: test_measure_accuracy)
     nv = fake_pynvml({0: [0, 0, 10**9]}, limit_mw=300_000.0)
     b = NVMLBackend([0], nvml=nv)
     b.min_window_s = 0.0
@@ -223,7 +222,8 @@ def test_make_backend_rejects_gpu_backend_on_cpu():
         make_backend("joulemeter", "cuda")
 
 
-def test_nvml_backend_via_make_backend_with_mock():
+def test_nvml_backend_via_make_backend_with_mock(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     b = make_backend("nvml", "cuda:1", nvml=fake_pynvml({0: [0], 1: [0, 0, 2000]}))
     assert b.used_indices == [1]
     assert b.end(b.begin()).gpu_j == pytest.approx(2.0)
@@ -264,11 +264,13 @@ def test_full_trial_with_mocked_nvml(tmp_path):
 
 
 def test_cuda_visible_devices_maps_to_nvml_index(monkeypatch):
-    from measure.backends import nvml_index
+    from measure.backends import resolve_gpu
 
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    assert nvml_index(1) == 1
+    nv = fake_pynvml({i: [0] for i in range(6)})
+    assert resolve_gpu(nv, 1, env={}).nvml_index == 1
+    env = {"CUDA_VISIBLE_DEVICES": "3,5"}
+    assert (resolve_gpu(nv, 0, env=env).nvml_index, resolve_gpu(nv, 1, env=env).nvml_index) == (3, 5)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
-    assert (nvml_index(0), nvml_index(1)) == (3, 5)
     b = make_backend("nvml", "cuda:1", nvml=fake_pynvml({i: [0, 0, 1000 * (i + 1)] for i in range(6)}))
     assert b.used_indices == [5] and b.end(b.begin()).gpu_j == pytest.approx(6.0)
+    assert b.metadata()["gpus"][0]["mapped_by"] == "visible-index"

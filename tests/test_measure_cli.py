@@ -38,9 +38,9 @@ TINY_ARGS = ["--task", "text_classification", "--model", "tiny-distilbert-sst2",
              "--n", "2", "--repeats", "2", "--backend", "fake"]
 
 
-def test_register_adds_both_commands(app):
+def test_register_adds_the_commands(app):
     names = {c.name for c in app.registered_commands}
-    assert names == {"measure", "campaign"}
+    assert names == {"measure", "campaign", "report"}
 
 
 def test_importing_cli_does_not_import_torch():
@@ -72,6 +72,13 @@ def test_measure_again_needs_resume(app, tmp_path):
     (["--task", "translation", "--model", "tiny-gpt2", "--device", "cpu"], "field 'task'"),
     (["--task", "text_generation", "--model", "no-such-model", "--device", "cpu"], "unknown model 'no-such-model'"),
     (["--task", "text_generation", "--model", "org/some-hub-model", "--device", "cpu"], "nothing is downloaded"),
+    (["--task", "text_generation", "--weights", "org/some-hub-model", "--device", "cpu"], "nothing is downloaded"),
+    (["--task", "text_generation", "--device", "cpu"], "--weights"),
+    (["--task", "text_generation", "--model", "tiny-gpt2", "--device", "cpu", "--country", "XYZ"], "country_iso_code"),
+    (["--task", "text_generation", "--model", "tiny-gpt2", "--device", "cpu", "--tracking-mode", "gpu"], "field 'tracking_mode'"),
+    (["--task", "text_generation", "--model", "tiny-gpt2", "--device", "cpu", "--measure-power-secs", "0"], "field 'measure_power_secs'"),
+    (["--task", "text_generation", "--model", "tiny-gpt2", "--device", "cpu", "--inputs", "/nonexistent.jsonl",
+      "--backend", "fake"], "input file or directory not found"),
     (["--task", "text_generation", "--model", "tiny-distilbert-sst2", "--device", "cpu"], "is for task"),
     (["--task", "text_generation", "--model", "tiny-gpt2", "--device", "cuda"], "CUDA is not available"),
     (["--task", "text_generation", "--model", "tiny-gpt2", "--device", "tpu"], "field 'device'"),

@@ -5,19 +5,19 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from measure.backends import NVML_COUNTER_MODULUS_MJ, counter_delta_mj, integrate_power
+from measure.backends import counter_delta_mj, integrate_power
 from measure.config import make_config
 from measure.run import batches
 
-U64 = st.integers(min_value=0, max_value=NVML_COUNTER_MODULUS_MJ - 1)
+U64 = st.integers(min_value=0, max_value=2**64 - 1)
 
 
-@given(start=U64, delta=st.integers(min_value=0, max_value=10**12))
-def test_counter_delta_recovers_the_true_delta_across_wrap(start, delta):
-    end = (start + delta) % NVML_COUNTER_MODULUS_MJ
-    got, wrapped = counter_delta_mj(start, end)
-    assert got == delta
-    assert wrapped == (start + delta >= NVML_COUNTER_MODULUS_MJ)
+@given(start=U64, end=U64)
+def test_counter_delta_is_the_difference_or_none_when_backwards(start, end):
+    # NVML's mJ counter never wraps in practice (2**64 mJ at 1 kW: 585 million years):
+    # an end below the start is a driver reload or GPU reset, not a wrap
+    got = counter_delta_mj(start, end)
+    assert got == (end - start if end >= start else None)
 
 
 @given(power=st.floats(min_value=0, max_value=1000), times=st.lists(

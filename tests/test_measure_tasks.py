@@ -59,9 +59,14 @@ def test_task_end_to_end_with_fake_backend(task, tmp_path):
     assert r1["energy_j_per_inference"] == pytest.approx((100 + 2 + 4) / 4)
     assert r0["gpu_method"] == "counter" and r0["cpu_method"] == "estimate"
     assert r0["flops_per_inference"] and r0["flops_per_inference"] > 0
-    assert r0["energy_j_per_flop"] == pytest.approx(13.0 / r0["flops_per_inference"])
+    # J/FLOP on the energy of the device doing the FLOPs (here the CPU: 2 J per inference)
+    assert r0["energy_j_per_flop"] == pytest.approx(2.0 / r0["flops_per_inference"])
+    assert r0["energy_j_per_flop_basis"] == "cpu"
+    assert r0["cpu_power_w"] == pytest.approx(8.0 / r0["duration_s_window"])
+    assert r0["emissions_g_per_inference"] == pytest.approx(13.0 / 3.6e6 * r0["grid_intensity_g_per_kwh"])
+    assert r0["inputs_source"]["kind"] == "synthetic"
     assert r0["time_s_per_inference"] > 0 and r0["throughput_per_s"] > 0
-    assert {"cpu-run", "no-warmup", "random-init", "cpu-estimated", "fake-energy"} <= set(r0["flags"])
+    assert {"cpu-run", "no-warmup", "random-init", "cpu-power-estimated", "fake-energy"} <= set(r0["flags"])
     assert r0["config"]["task"] == task and r0["config"]["batch_size"] == 2
     assert r0["metadata"]["torch"] and r0["metadata"]["device_name"]
     assert r0["trial_key"] == r1["trial_key"] and r0["record_id"] != r1["record_id"]
@@ -201,22 +206,38 @@ def test_per_phase_windows(task, phases, tmp_path):
     from measure.run import run_trial
 
     cfg = cfg_for(task, phases=True, repeats=1, n_inferences=3, batch_size=1)
-    fb = FakeBackend(power_w={"gpu": 100.0})  # constant power: energy = 100 W x time
+    fb = FakeBackend(power_w={"gpu": 100.0}, min_window_s=0.2)  # constant power: energy = 100 W x time
     rec = run_trial(cfg, ResultStore(tmp_path).open(), backend=fb)[0]
     ph = rec["phases"]
-    assert set(ph) == set(phases)
-    for p in phases:
-        assert ph[p]["time_s_per_inference"] > 0
-        assert ph[p]["energy_j_per_inference"] == pytest.approx(100.0 * ph[p]["time_s_per_inference"], rel=0.02)
-    # the phases tile the inferences: together no longer than the whole window
-    total_t = sum(ph[p]["time_s_per_inference"] for p in phases)
-    assert 0.5 * rec["time_s_per_inference"] < total_t <= rec["time_s_per_inference"]
+    first, second = phases
+    assert ph["method"] == "difference" and set(ph) == {"method", *phases}
+    # the first phase is its own window, at least the backend's minimum window long
+    assert ph[first]["window_s"] >= 0.2 and ph[first]["n_inferences"] >= 3
+    assert ph[first]["energy_j_per_inference"] == pytest.approx(
+        100.0 * ph[first]["time_s_per_inference"], rel=0.05)
+    # the second is the full inference minus the first
+    assert ph[second]["energy_j_per_inference"] == pytest.approx(
+        rec["energy_j_per_inference"] - ph[first]["energy_j_per_inference"])
+    assert 0 < ph[first]["time_s_per_inference"] < rec["time_s_per_inference"]
 
 
-def test_phases_unsupported_backend_is_flagged(tmp_path):
+def test_phases_work_with_scripted_sequential_backends(tmp_path):
+    """Phase windows are sequential, so backends whose windows cannot nest work (issue 13)."""
     from measure.run import run_trial
 
-    cfg = cfg_for("text_generation", phases=True, repeats=1, n_inferences=2)
-    fb = FakeBackend(script=script((0, 0, 0), (1, 1, 1)))  # scripted readings cannot nest
+    cfg = cfg_for("text_generation", phases=True, repeats=1, n_inferences=2, batch_size=1)
+    # main window 40 J, then the prefill window 12 J over its passes
+    fb = FakeBackend(script=script((0, 0, 0), (40, 0, 0), (40, 0, 0), (52, 0, 0)))
     rec = run_trial(cfg, ResultStore(tmp_path).open(), backend=fb)[0]
-    assert "phases-unsupported" in rec["flags"] and "phases" not in rec
+    assert "phases-unsupported" not in rec["flags"]
+    n_pre = rec["phases"]["prefill"]["n_inferences"]
+    assert rec["phases"]["prefill"]["energy_j_per_inference"] == pytest.approx(12 / n_pre)
+    assert rec["phases"]["decode"]["energy_j_per_inference"] == pytest.approx(20 - 12 / n_pre)
+
+
+def test_phases_none_for_task_is_flagged(tmp_path):
+    from measure.run import run_trial
+
+    cfg = cfg_for("text_classification", phases=True, repeats=1, n_inferences=2)
+    rec = run_trial(cfg, ResultStore(tmp_path).open(), backend=FakeBackend())[0]
+    assert "phases-none-for-task" in rec["flags"] and "phases" not in rec
