@@ -28,7 +28,8 @@ from .distributions import frozen, lognormal_from_moments, swing_bounds
 from .model import boundaries as bnd
 from .model import fleet as fl
 from .model.growth import grow
-from .model.regions import grid_intensity_of, national_long, region_factors, region_grid, REGION_ENTITY
+from .model.regions import (REGION_ENTITY, grid_intensity_of, national_long, region_factors, region_grid,
+                            region_offsite_water)
 from .params import parameter_table
 from .reference import paper_task_energy
 from .scenario import BOUNDS, Scenario, ScenarioError, Uncertain
@@ -294,7 +295,7 @@ def _compile_regions(c: Compiled) -> None:
     nat = national_long()
     decarb = {"USA": "decarbonisation_usa", "CHN": "decarbonisation_chn", "EUR": "decarbonisation_eur",
               "ROW": "decarbonisation_row"}
-    offsite = {"USA": "water_offsite_l_per_kwh_usa"}
+    offsite = region_offsite_water()
     conv_share = fl.interp_rows(fl.regional_split_table(), np.array([CONVENTIONAL_BASE_YEAR]))[0]
     observed = np.full((R, len(c.years)), np.nan)
     allr = s.regions.get("all")
@@ -339,7 +340,8 @@ def _compile_regions(c: Compiled) -> None:
         _add(c, f"{p}.clean_power_share", pick("clean_power_share", Uncertain(value=0.0)),
              f"{r}: clean power procured", "fraction", "fraction")
         _add(c, f"{p}.water_offsite_l_per_kwh",
-             pick("water_offsite_l_per_kwh", param_uncertain(offsite.get(r, "water_offsite_l_per_kwh_world"))),
+             pick("water_offsite_l_per_kwh", _csv_uncertain(offsite.loc[r], "l_per_kwh", "low", "high",
+                                                             f"{offsite.loc[r, 'source']} ({int(offsite.loc[r, 'year'])})")),
              f"{r}: water at power plants", "L/kWh", bounds=(0.0, 1000.0))
         if s.conventional:
             conv = pick("conventional_twh_2018", Uncertain(

@@ -160,3 +160,20 @@ def test_lhs_design_in_blocks_is_one_latin_hypercube():
     assert (srt >= k / 500 - 1e-6).all() and (srt <= (k + 1) / 500 + 1e-6).all()
     assert np.array_equal(d, lhs_design(c, 500, seed=3))
     assert not np.array_equal(d[:, 0], d[:, eng.LHS_BLOCK])  # blocks are not copies of each other
+
+
+def test_offsite_water_per_region_comes_from_the_sourced_table():
+    """Water|Off-site / Energy per region equals the factor in data/water (central run)."""
+    import numpy as np
+
+    from project.model.regions import region_offsite_water
+    from project.variables import REGIONS
+
+    r = run_projection(load_preset("reference"))
+    table = region_offsite_water()
+    for rid, name in REGIONS.items():
+        ratio = r.value("Water|Off-site", 2030, region=name) / r.value("Energy", 2030, region=name)
+        assert ratio == pytest.approx(table.loc[rid, "l_per_kwh"], rel=1e-9)
+        assert table.loc[rid, "low"] < table.loc[rid, "l_per_kwh"] < table.loc[rid, "high"]
+        assert isinstance(table.loc[rid, "source"], str) and int(table.loc[rid, "year"]) == 2024
+    assert np.isfinite(r.series("Water|Off-site")).all()

@@ -1,5 +1,6 @@
 """Regional data: grid intensity and electricity demand from data/national, facility factors
-from data/fleet/regions.csv. Regions: USA, CHN, EUR (EU-27, Ember), ROW (World minus the three)."""
+from data/fleet/regions.csv, water consumed at power plants from data/water. Regions: USA, CHN,
+EUR (EU-27, Ember), ROW (World minus the three)."""
 
 from __future__ import annotations
 
@@ -74,4 +75,15 @@ def region_factors() -> pd.DataFrame:
     missing = set(REGIONS) - set(df["region"])
     if missing:
         raise ValueError(f"data/fleet/regions.csv: missing regions {sorted(missing)}")
+    return df.set_index("region", drop=False)
+
+
+@lru_cache(maxsize=1)
+def region_offsite_water() -> pd.DataFrame:
+    """data/water/offsite_water_by_region.csv indexed by region id: water consumed at power plants
+    per kWh generated (L/kWh) with range, source and year (scripts/derive_offsite_water.py)."""
+    df = pd.read_csv(data_dir() / "water" / "offsite_water_by_region.csv")
+    missing = set(REGIONS) - set(df["region"])
+    if missing:
+        raise ValueError(f"data/water/offsite_water_by_region.csv: missing regions {sorted(missing)}")
     return df.set_index("region", drop=False)
