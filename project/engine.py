@@ -916,6 +916,8 @@ def run_projection(scenario: Scenario, samples: int = 0, seed: int = 0, measurem
     """
     if samples < 0:
         raise ScenarioError(f"--samples must be >= 0, got {samples}")
+    if seed is None or seed < 0:
+        raise ScenarioError(f"--seed must be a non-negative integer, got {seed}")
     c = compiled or compile_scenario(scenario, measurements)
     raw = evaluate(c)
     cen_blocks = _finish(c, raw)

@@ -58,6 +58,8 @@ def sobol(c: Compiled, variable: str = "Energy", year: int | None = None,
     yi = int(year - c.scenario.start_year)
     if len(unc) < 2:
         raise ValueError("Sobol indices need at least two uncertain parameters")
+    if seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {seed}")
     if n < 2 or n & (n - 1):
         raise ValueError(f"n must be a power of two, got {n}")
 
