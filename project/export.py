@@ -232,13 +232,14 @@ def _pid_alive(pid: int) -> bool:
 def _sweep_stale(path: Path) -> None:
     """Remove temporary files of `path` left by writers that no longer run (killed mid-write)."""
     pat = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
-    for p in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+    for p in path.parent.glob(f".{_glob_escape(path.name)}.*.tmp"):
         m = pat.match(p.name)
         if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
             p.unlink(missing_ok=True)
 
 
-def glob_escape(name: str) -> str:
+def _glob_escape(name: str) -> str:
+    """`name` with glob metacharacters bracketed, so it matches only itself."""
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
