@@ -15,6 +15,10 @@ delivered twice (Ray drops re-yielded items, and the driver skips any (trial_key
 repeat_index) already stored). A trial's own failure (an exception in a window, a model
 that cannot load) is not retried: its failed record is yielded, as locally.
 
+A killed driver leaves nothing running: a local Ray it started is stopped by a watcher
+(``measure/reaper.py``; Ray's own agents otherwise outlived the driver by about a minute),
+and on a cluster reached with ``--address`` Ray ends the dead driver's job and its tasks.
+
 Importing this module imports neither ray nor torch.
 """
 
@@ -190,6 +194,7 @@ class RayExecutor:
         self.started_here = False
         self.startup_s: float | None = None
         self.pending: dict[Any, MeasureConfig] = {}  # generator -> trial, while running
+        self.reaper: Any = None  # the watcher that stops a local Ray if this driver is killed
 
     def prepare(self, trials: list[MeasureConfig]) -> None:
         """Refuse what cannot run on Ray, connect (or start a local Ray) and check resources."""
@@ -223,9 +228,15 @@ class RayExecutor:
             kw["address"] = self.address
         else:
             kw.update(num_cpus=self.num_cpus, include_dashboard=False)
+            # the local Ray is this driver's: if the driver is killed, stop all of it
+            # (Ray's agents otherwise outlive it by about a minute; measure/reaper.py)
+            from measure import reaper
+
+            self.reaper = reaper.start(exclude=reaper.children())
         try:
             ray.init(**kw)
         except (ConnectionError, RuntimeError, ValueError) as e:
+            self._stop_reaper()
             where = f"--address {self.address}" if self.address else "local Ray"
             raise MeasureError(f"cannot start or reach Ray: {e}", where) from None
         self.started_here = True
@@ -253,6 +264,14 @@ class RayExecutor:
         if self.started_here and ray.is_initialized():
             ray.shutdown()
         self.started_here = False
+        self._stop_reaper()
+
+    def _stop_reaper(self) -> None:
+        """After a clean shutdown the watcher has nothing to do: stop it."""
+        if self.reaper is not None:
+            self.reaper.terminate()
+            self.reaper.wait()
+            self.reaper = None
 
     def events(self, trials: list[MeasureConfig], done: set[tuple[str, int]]) -> Iterator[Event]:
         ray = self._connect()  # normally done by prepare()

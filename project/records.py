@@ -245,7 +245,7 @@ def parse_jsonl(data: bytes, source: str) -> tuple[list[dict[str, Any]], list[st
         try:
             obj = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            problems.append(f"{where}: not a JSON record (corrupt results file)")
+            problems.append(f"{where}: line {i} is not a JSON record (corrupt results file)")
             continue
         try:
             rec = validate_record(obj, where)

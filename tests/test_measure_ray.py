@@ -1,6 +1,7 @@
 """``wattcast campaign --executor ray`` on a local Ray instance (2 CPUs): end-to-end, a worker
-killed mid-trial is retried with the store exact, and a Ray campaign whose driver is killed
-resumes locally with every (trial_key, repeat_index) once."""
+killed mid-trial is retried with the store exact, a Ray campaign whose driver is killed
+resumes locally with every (trial_key, repeat_index) once, and a local Ray started by a
+driver that is killed stops with it (no agents left running)."""
 
 from __future__ import annotations
 
@@ -200,8 +201,13 @@ def count_lines(p: Path) -> int:
         return 0
 
 
+def child_env() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
 def campaign_proc(toml: Path, out: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    env = child_env()
     return subprocess.Popen([sys.executable, "-m", "measure", "campaign", str(toml), "--out", str(out), *extra],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -289,3 +295,50 @@ def test_unreachable_address_is_an_error_not_a_hang(tmp_path):
     assert p.returncode == 2, stderr.decode()[-2000:]
     assert "no Ray cluster answers there" in stderr.decode()
     assert not (tmp_path / "o" / "records.jsonl").exists()
+
+
+DRIVER = """
+import json, time
+from measure import reaper
+from measure.executors import RayExecutor
+ex = RayExecutor(num_cpus=1)
+ex._connect()  # starts a local Ray, as `wattcast campaign --executor ray` without --address does
+time.sleep(1)
+print(json.dumps(sorted(reaper.children() - {ex.reaper.pid})), flush=True)
+time.sleep(300)
+"""
+
+
+def test_local_ray_stops_when_its_driver_is_killed(tmp_path):
+    """Issue 12: Ray's agents outlived a SIGKILLed driver (about a minute with Ray 2.60)."""
+    import psutil
+
+    p = subprocess.Popen([sys.executable, "-c", DRIVER], cwd=ROOT, env=child_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        assert line.strip(), p.stderr.read()[-2000:] if p.poll() is not None else "no output"
+        started = [psutil.Process(pid) for pid in json.loads(line) if psutil.pid_exists(pid)]
+        names = " ".join(" ".join(q.cmdline()) for q in started)
+        assert "raylet" in names and "gcs_server" in names, names
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+
+    def alive():
+        out = []
+        for q in started:
+            try:
+                if q.is_running() and q.status() != psutil.STATUS_ZOMBIE:
+                    out.append(q)
+            except psutil.NoSuchProcess:
+                pass
+        return out
+
+    t0 = time.time()
+    while alive() and time.time() - t0 < 20:  # the reaper polls every 0.5 s, then 3 s of grace
+        time.sleep(0.5)
+    left = alive()
+    for q in left:  # do not leave them behind even when the test fails
+        q.kill()
+    assert not left, [" ".join(q.cmdline())[:80] for q in left]

@@ -1,4 +1,5 @@
-"""A campaign killed with SIGKILL mid-run resumes without losing or duplicating a record."""
+"""A campaign killed with SIGKILL mid-run resumes without losing or duplicating a record; two
+campaigns on one store: one runs, the other exits 2 naming the store and the writer's PID."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def count_lines(p: Path) -> int:
 
 
 def start(toml: Path, out: Path, resume: bool) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     cmd = [sys.executable, "-m", "measure", "campaign", str(toml), "--out", str(out)]
     if resume:
         cmd.append("--resume")
@@ -96,6 +98,7 @@ def test_sigkill_then_resume(tmp_path):
     import pandas as pd
 
     assert len(pd.read_parquet(out / "records.parquet")) == TOTAL
+    assert not list(out.glob(".*.tmp"))  # nothing half-written left behind
 
 
 def test_ctrl_c_consolidates_and_says_how_to_resume(tmp_path):
@@ -115,3 +118,37 @@ def test_ctrl_c_consolidates_and_says_how_to_resume(tmp_path):
     import pandas as pd
 
     assert len(pd.read_parquet(out / "records.parquet")) == n >= 2
+
+
+LONG_CAMPAIGN = CAMPAIGN.replace("n_inferences = 12\nrepeats = 12", "n_inferences = 24\nrepeats = 20")
+LONG_TOTAL = 40
+
+
+def test_two_campaigns_on_one_store_one_runs_the_other_exits_2(tmp_path):
+    """Issue 12: the "already holds records" check was check-then-act, so two campaigns on one
+    store (with --resume, or on a fresh store) both ran and wrote every window twice."""
+    toml = tmp_path / "c.toml"
+    toml.write_text(LONG_CAMPAIGN)
+    out = tmp_path / "out"
+    a, b = start(toml, out, resume=True), start(toml, out, resume=True)  # at once, on a fresh store
+    try:
+        t0 = time.time()
+        while a.poll() is None and b.poll() is None:
+            assert time.time() - t0 < 180, "neither campaign ended"
+            time.sleep(0.05)
+        loser, winner = (a, b) if a.poll() is not None else (b, a)
+        err = loser.stderr.read().decode()
+        assert loser.returncode == 2, err[-2000:]
+        said = " ".join(err.split())
+        assert f"another wattcast process (PID {winner.pid}) is writing to this store" in said
+        assert str(out) in said and "Traceback" not in err
+        _, werr = winner.communicate(timeout=300)
+        assert winner.returncode == 0, werr.decode()[-2000:]
+    finally:
+        for p in (a, b):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    recs = [json.loads(line) for line in (out / "records.jsonl").read_bytes().splitlines()]
+    keys = [(r["trial_key"], r["repeat_index"]) for r in recs]
+    assert len(keys) == len(set(keys)) == LONG_TOTAL  # each key once

@@ -72,7 +72,7 @@ def test_corrupt_middle_line_is_an_error_and_nothing_changes(tmp_path):
         f.write(b"this is not json\n")
     s.append(rec(1))
     before = s.jsonl.read_bytes()
-    with pytest.raises(MeasureError, match=r"records\.jsonl:2: not a JSON record"):
+    with pytest.raises(MeasureError, match=r"records\.jsonl:2: line 2 is not a JSON record"):
         ResultStore(tmp_path).open().records()
     assert s.jsonl.read_bytes() == before
 

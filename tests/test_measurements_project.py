@@ -123,7 +123,7 @@ def bad_line(d: Path, **over):
     (lambda d: None, "does not exist"),
     (lambda d: d.mkdir(), "no measurement records"),
     (lambda d: write_jsonl(d / "records.jsonl", []), "hold no records"),
-    (lambda d: (d.mkdir(), (d / "records.jsonl").write_text("garbage\n{}\n")), r"records\.jsonl:1: not a JSON"),
+    (lambda d: (d.mkdir(), (d / "records.jsonl").write_text("garbage\n{}\n")), r"records\.jsonl:1: line 1 is not a JSON"),
     (lambda d: (d.mkdir(), (d / "records.parquet").write_bytes(b"PAR1 not really")), "cannot read"),
     (lambda d: write_jsonl(d / "records.jsonl", [{"task": "text_classification"}]),
      r"records\.jsonl:1: field 'trial_key' is missing"),
