@@ -82,6 +82,7 @@ def print_projection(result, console: Console, headline: dict) -> None:
             parts.append(f"{c['country']} {c['twh']:,.1f} TWh ({int(c['year'])} demand) -> "
                          f"{headline['twh'] / c['twh']:.0%}")
         console.print("  compared with: " + "; ".join(parts), highlight=False)
+    print_per_unit(result, console)
     for w in result.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
     bt = result.backtest
@@ -99,12 +100,37 @@ def print_projection(result, console: Console, headline: dict) -> None:
                       f"brackets.", highlight=False)
 
 
+PER_UNIT_COLUMNS = [
+    ("accelerator_wh", "Wh accel."), ("facility_wh", "Wh facility"), ("location_g", "g CO2e loc."),
+    ("market_g", "g market"), ("embodied_g", "g embodied"), ("onsite_ml", "mL on-site"), ("offsite_ml", "mL off-site"),
+]
+
+
+def print_per_unit(result, console: Console) -> None:
+    """Per request (prompt, image, video...) in the base year, World (activity-weighted), central run:
+    energy at the accelerator and at the meter, emissions by kind, water by kind (issue 11)."""
+    pu = result.per_unit
+    if pu.empty:
+        return
+    pu = pu[pu["region"] == "World"]
+    year = int(pu["year"].iloc[0])
+    t = Table(title=f"Per request, {year}, World (central run)", title_justify="left")
+    t.add_column("workload", style="bold", no_wrap=True)
+    for _, lab in PER_UNIT_COLUMNS:
+        t.add_column(lab, justify="right")
+    for _, row in pu.iterrows():
+        t.add_row(str(row["label"]), *[fmt(float(row[k])) for k, _ in PER_UNIT_COLUMNS])
+    console.print(t)
+
+
 def projection_json(result, headline: dict) -> str:
     """`wattcast project --format json`: the summary (target year, World) and the IAMC data.
 
     Keys: scenario, title, meta (as the export's meta sheet), headline (TWh/yr, Mt CO2-equiv/yr,
     million m3/yr; the median when sampled; national comparison with its demand year),
-    compared_with, warnings, data (IAMC long records, as `wattcast project --out x.json`).
+    compared_with, warnings, per_unit (impacts per request by workload and region, base year:
+    Wh at each boundary, g CO2e by kind, mL by kind), data (IAMC long records, as
+    `wattcast project --out x.json`).
     """
     import json
 
@@ -125,5 +151,6 @@ def projection_json(result, headline: dict) -> str:
                          "year": int(c["year"]), "ratio": headline["twh"] / float(c["twh"])})
     doc = {"scenario": result.scenario.name, "title": result.scenario.title,
            "meta": json_records(meta_table(result))[0], "headline": head, "compared_with": compared,
-           "warnings": list(result.warnings), "data": json_records(iamc_table(result))}
+           "warnings": list(result.warnings), "per_unit": json_records(result.per_unit),
+           "data": json_records(iamc_table(result))}
     return json.dumps(doc, indent=1, allow_nan=False, default=float)
