@@ -166,40 +166,43 @@ class MeasuredEnergy:
         return out
 
 
-def _source_text(g: pd.DataFrame, key: tuple[str, str, str], rules: Rules) -> str:
+def _source_text(g: list[dict[str, Any]], key: tuple[str, str, str], rules: Rules) -> str:
     """What the pooled records are: backends; weights; devices; batch, dtype, boundary."""
+    def values(col: str) -> list[str]:
+        return sorted({str(r.get(col)) for r in g if _stated(r.get(col))})
+
     stated, missing = [], []
     for col, name in (("backend", "backend"), ("weights", "weights"), ("device_name", "device")):
-        v = sorted({str(x) for x in g[col] if _stated(x)}) if col in g else []
-        if col == "device_name" and not v and "device" in g:
-            v = sorted({str(x) for x in g["device"] if _stated(x)})
+        v = values(col) or (values("device") if col == "device_name" else [])
         (stated.append(", ".join(v)) if v else missing.append(name))
     text = "measured: " + "; ".join(stated + [describe_key(key)])
     if missing:
         text += f"; {'/'.join(missing)} not stated"
     admitted = []
-    recs = g.to_dict("records")
-    if rules.allow_fake and any(is_fake(r) for r in recs):
+    if rules.allow_fake and any(is_fake(r) for r in g):
         admitted.append("FAKE energy (--allow-fake)")
-    if rules.allow_cpu and any(is_cpu(r) for r in recs):
+    if rules.allow_cpu and any(is_cpu(r) for r in g):
         admitted.append("CPU records (--allow-cpu)")
-    if rules.allow_random_init and any(is_random_init(r) for r in recs):
+    if rules.allow_random_init and any(is_random_init(r) for r in g):
         admitted.append("random-init weights (--allow-random-init)")
     return text + (" | includes " + "; ".join(admitted) if admitted else "")
 
 
-def _records(path_or_df: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    if isinstance(path_or_df, pd.DataFrame):
-        df = path_or_df.reset_index(drop=True)
-        if "where" not in df.columns:  # not from read_records: check each row as the store would
-            rows = []
-            for i, r in enumerate(df.to_dict("records"), 1):
-                rec = validate_record(r, f"records row {i}")
-                rec["where"] = f"records row {i}"
-                rows.append(rec)
-            df = pd.DataFrame(rows)
-        return df, "records"
-    return load_records(path_or_df), str(path_or_df)
+def _records(source: str | Path | pd.DataFrame | list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """Checked records as dicts (each with ``where``), and a label for messages."""
+    if isinstance(source, list):  # from read_records / check_measurement_csv: already checked
+        return source, "records"
+    if isinstance(source, pd.DataFrame):
+        rows = source.to_dict("records")
+        if "where" in source.columns:  # from read_records: already checked
+            return rows, "records"
+        out = []
+        for i, r in enumerate(rows, 1):  # anything else: checked as the store would
+            rec = validate_record(r, f"records row {i}")
+            rec["where"] = f"records row {i}"
+            out.append(rec)
+        return out, "records"
+    return load_records(source).to_dict("records"), str(source)
 
 
 def load_records(path: str | Path) -> pd.DataFrame:
@@ -217,63 +220,62 @@ def load_records(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def select_measurements(path_or_df: str | Path | pd.DataFrame, rules: Rules = Rules(),
+def select_measurements(source: str | Path | pd.DataFrame | list[dict[str, Any]], rules: Rules = Rules(),
                         require_usable: bool = True) -> MeasuredEnergy:
     """The records the projection may use, pooled per task (see the module docstring).
 
-    Returns a :class:`MeasuredEnergy`: ``table`` has one row per task with columns
-    ``task, kwh_per_inference_mean, kwh_per_inference_std`` (sample std, ddof=1; 0 for one
-    record)``, n_records, n_models, source``; ``source`` names backends, weights, devices,
-    batch, dtype and boundary, and any record admitted by an ``allow_*`` rule. Raises
+    ``source``: a path (:func:`load_records`), a DataFrame or a list of records. Returns a
+    :class:`MeasuredEnergy`: ``table`` has one row per task with columns ``task,
+    kwh_per_inference_mean, kwh_per_inference_std`` (sample std, ddof=1; 0 for one record)
+    ``, n_records, n_models, source``; ``source`` names backends, weights, devices, batch,
+    dtype and boundary, and any record admitted by an ``allow_*`` rule. Raises
     ``ValueError`` for an invalid record, or (with ``require_usable``) when no record is
     usable, saying why the records were left out.
     """
-    df, label = _records(path_or_df)
-    if df.empty:
+    recs, label = _records(source)
+    if not recs:
         raise RecordError("no measurement records", label)
-    reasons = [exclusion(r, rules) for r in df.to_dict("records")]
-    df = df.assign(_reason=reasons)
-    left = [df[df["_reason"].notna()]]
-    ok = df[df["_reason"].isna()]
-    used_parts, rows = [], []
-    for task in [t for t in TASK_IDS if t in set(ok["task"])]:
-        g = ok[ok["task"] == task]
-        keys = [comparable_key(r) for r in g.to_dict("records")]
+    left: list[tuple[dict[str, Any], str]] = []
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for r in recs:
+        why = exclusion(r, rules)
+        if why is None:
+            by_task.setdefault(r["task"], []).append(r)
+        else:
+            left.append((r, why))
+    used: list[dict[str, Any]] = []
+    rows = []
+    for task in [t for t in TASK_IDS if t in by_task]:
+        g = by_task[task]
+        keys = [comparable_key(r) for r in g]
         counts: dict[tuple[str, str, str], int] = {}
         for k in keys:
             counts[k] = counts.get(k, 0) + 1
         chosen = sorted(counts.items(), key=_group_order)[0][0]
-        mask = np.array([k == chosen for k in keys])
-        pooled = g[mask]
-        others = g[~mask].copy()
-        if len(others):
-            others["_reason"] = [f"not comparable with the pooled {task} records ({describe_key(chosen)}): "
-                                 f"{describe_key(k)}" for k, m in zip(keys, mask) if not m]
-            left.append(others)
-        used_parts.append(pooled)
-        x = pooled["energy_kwh_per_inference"].to_numpy(dtype=float)
+        pooled = [r for r, k in zip(g, keys) if k == chosen]
+        left += [(r, f"not comparable with the pooled {task} records ({describe_key(chosen)}): {describe_key(k)}")
+                 for r, k in zip(g, keys) if k != chosen]
+        used += pooled
+        x = np.array([r["energy_kwh_per_inference"] for r in pooled], dtype=float)
         rows.append({
             "task": task,
             "kwh_per_inference_mean": float(x.mean()),
             "kwh_per_inference_std": float(x.std(ddof=1)) if len(x) > 1 else 0.0,
             "n_records": int(len(x)),
-            "n_models": int(pooled["model"].nunique()),
+            "n_models": len({r["model"] for r in pooled}),
             "source": _source_text(pooled, chosen, rules),
         })
-    left_df = pd.concat(left, ignore_index=True)
-    left_out = pd.DataFrame({
-        "where": left_df.get("where", pd.Series([""] * len(left_df))).astype(str),
-        "task": left_df["task"].astype(str), "model": left_df["model"].astype(str),
-        "reason": left_df["_reason"].astype(str),
-    })
-    if "row" in left_df.columns:  # a measurement table: keep its row numbers
-        left_out["row"] = left_df["row"].to_numpy()
+    left_out = pd.DataFrame({"where": [str(r.get("where", "")) for r, _ in left],
+                             "task": [str(r["task"]) for r, _ in left],
+                             "model": [str(r["model"]) for r, _ in left],
+                             "reason": [why for _, why in left]})
+    if any("row" in r for r, _ in left):  # a measurement table: keep its row numbers
+        left_out["row"] = [r.get("row") for r, _ in left]
     if not rows and require_usable:
-        counts = left_out["reason"].value_counts()
-        why = "; ".join(f"{n} {r}" for r, n in counts.items()) or "no records"
+        counts_by_reason = left_out["reason"].value_counts()
+        why = "; ".join(f"{n} {r}" for r, n in counts_by_reason.items()) or "no records"
         raise RecordError(f"no usable measurement records: {why}", label)
-    used = pd.concat(used_parts, ignore_index=True).drop(columns="_reason") if used_parts else df.iloc[:0]
-    return MeasuredEnergy(pd.DataFrame(rows, columns=OUTPUT_COLUMNS), used, left_out, rules, label)
+    return MeasuredEnergy(pd.DataFrame(rows, columns=OUTPUT_COLUMNS), pd.DataFrame(used), left_out, rules, label)
 
 
 def task_energy_from_records(path_or_df: str | Path | pd.DataFrame, rules: Rules = Rules()) -> pd.DataFrame:
@@ -281,13 +283,12 @@ def task_energy_from_records(path_or_df: str | Path | pd.DataFrame, rules: Rules
     return select_measurements(path_or_df, rules).table
 
 
-def finetune_energy_from_records(path_or_df: str | Path | pd.DataFrame, rules: Rules = Rules()) -> pd.DataFrame:
+def finetune_energy_from_records(source: str | Path | pd.DataFrame, rules: Rules = Rules()) -> pd.DataFrame:
     """Per-(task, model) fine-tuning energy per training sample (kWh), from finetune records
     that pass the same rules as inference records."""
-    df, _ = _records(path_or_df)
+    recs, _ = _records(source)
     cols = ["task", "model", "kwh_per_sample_mean", "kwh_per_sample_std", "n_records"]
-    keep = [exclusion(r, rules, phase="finetune") is None for r in df.to_dict("records")]
-    ft = df[keep] if len(df) else df
+    ft = pd.DataFrame([r for r in recs if exclusion(r, rules, phase="finetune") is None])
     if ft.empty:
         return pd.DataFrame(columns=cols)
     g = ft.groupby(["task", "model"])["energy_kwh_per_inference"]

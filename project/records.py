@@ -150,11 +150,11 @@ def _energy_fields(rec: dict, where: str) -> None:
     v = rec.get(name, _MISSING)
     if v is _MISSING:
         raise RecordError(f"field '{name}' is missing", where)
-    x = None if _is_missing(v) else _number(v)
+    x = _number(v)
     if rec["status"] != "ok":
         if not _is_missing(v) and (x is None or not math.isfinite(x)):
             raise _bad(name, "must be a finite number or null", v, where)
-        rec[name] = x
+        rec[name] = None if _is_missing(v) else x
         return
     if x is None:
         raise _bad(name, "must be a number (kWh per inference)", v, where)
@@ -587,13 +587,12 @@ def check_measurement_csv(data: bytes | str, source: str = "upload", rules: Any 
     if len(rec_df):
         from project.measurements import Rules, select_measurements
 
-        sel = select_measurements(rec_df, rules or Rules(), require_usable=False)
+        sel = select_measurements(records, rules or Rules(), require_usable=False)
         check.summary = sel.table
         used_rows = set(sel.used["row"]) if len(sel.used) else set()
-        by_row = rec_df.set_index("row")
-        extra = [{"row": int(lr["row"]), "kind": "left out", "reason": lr["reason"],
-                  "task": by_row.at[lr["row"], "task"], "model": by_row.at[lr["row"], "model"]}
-                 for lr in sel.left_out.to_dict("records")]
+        extra = [{"row": int(row), "kind": "left out", "reason": why, "task": task, "model": model}
+                 for row, why, task, model in zip(sel.left_out.get("row", []), sel.left_out["reason"],
+                                                  sel.left_out["task"], sel.left_out["model"])]
         check.rejected = pd.DataFrame(rejected + extra, columns=REJECTED_COLUMNS).sort_values(
             "row", kind="stable").reset_index(drop=True)
     acc = rec_df[rec_df["row"].isin(used_rows)] if len(rec_df) else rec_df
