@@ -144,13 +144,24 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
         row["flags"] = ", ".join(f if n == len(g) else f"{f} ({n}/{len(g)})" for f, n in sorted(flags.items()))
         row["boundary"] = " + ".join(f"{c.upper()} ({row[f'{c}_method']})" for c in COMPONENTS
                                      if row[f"{c}_method"] != "none") or "none"
+        if row["backend"] == "fake":
+            row["boundary"] = "fake energy (not measured)"
+        row["tiny"] = row["model"] in _tiny_models()
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _tiny_models() -> set[str]:
+    from measure.models import list_models
+
+    return {m["name"] for m in list_models() if m["tiny"]}
 
 
 def protocol_differences(t: pd.Series) -> list[str]:
     """How one trial's protocol differs from the study's (empty when it matches)."""
     d = []
+    if t.get("tiny"):
+        d.append("a tiny test configuration (data/model_configs/tiny), not the real model's size")
     if t["device"] == "cpu":
         d.append(f"ran on a CPU ({t['device_name']}), the study on A100 GPUs")
     elif t.get("device_name"):

@@ -35,7 +35,7 @@ def _phase_record(cfg: MeasureConfig, res: WindowResult, n: int, phase_res: Wind
 
     if phase_res is None:
         return None, []
-    return split_phases(cfg.task, res.reading.total_j, res.duration_s, n,
+    return split_phases(cfg.task, None if res.reading.error else res.reading.total_j, res.duration_s, n,
                         None if phase_res.status != "ok" else phase_res.reading.total_j,
                         phase_res.duration_s, n_phase, list(phase_res.flags), list(res.flags))
 
@@ -48,7 +48,8 @@ def build_record(cfg: MeasureConfig, source: ModelSource, res: WindowResult, rep
     r = res.reading
     per = lambda x: None if x is None else x / n  # noqa: E731
     watts = lambda x: None if x is None or res.duration_s <= 0 else x / res.duration_s  # noqa: E731
-    total_j = r.total_j
+    void = r.error is not None  # e.g. counter-reset: the window's energy is unknown, not zero
+    total_j = None if void else r.total_j
     flags = list(res.flags)
     if cfg.device == "cpu":
         flags.append("cpu-run")
@@ -61,10 +62,10 @@ def build_record(cfg: MeasureConfig, source: ModelSource, res: WindowResult, rep
     if r.cpu_method == "estimate" and "cpu-power-estimated" not in flags:
         flags.append("cpu-power-estimated")
     active = None
-    if idle_power_w is not None:
+    if idle_power_w is not None and total_j is not None:
         idle_j = sum(idle_power_w.values()) * res.duration_s
         active = (total_j - idle_j) / n
-    energy_j = total_j / n
+    energy_j = None if total_j is None else total_j / n
     # J/FLOP on the energy of the device that does the FLOPs only (GPU on CUDA, CPU on a CPU run)
     basis = "cpu" if cfg.device == "cpu" else "gpu"
     basis_j = getattr(r, f"{basis}_j")
@@ -72,7 +73,7 @@ def build_record(cfg: MeasureConfig, source: ModelSource, res: WindowResult, rep
                              "idle_power_w": idle_power_w, "error": res.error}
     if r.throttle_s:
         extra["throttle_s"] = r.throttle_s
-    kwh = energy_j / J_PER_KWH
+    kwh = None if energy_j is None else energy_j / J_PER_KWH
     uses_cc = "codecarbon" in backend_name
     return {
         "record_id": str(uuid.uuid4()),
@@ -114,8 +115,8 @@ def build_record(cfg: MeasureConfig, source: ModelSource, res: WindowResult, rep
         "time_s_per_inference": res.duration_s / n,
         "throughput_per_s": n / res.duration_s if res.duration_s > 0 else None,
         "flops_per_inference": flops,
-        "energy_j_per_flop": (basis_j / n / flops) if flops and basis_j is not None else None,
-        "energy_j_per_flop_basis": basis if flops and basis_j is not None else None,
+        "energy_j_per_flop": (basis_j / n / flops) if flops and basis_j is not None and not void else None,
+        "energy_j_per_flop_basis": basis if flops and basis_j is not None and not void else None,
         "energy_j_window": total_j,
         "duration_s_window": res.duration_s,
         "backend": backend_name,
