@@ -49,7 +49,11 @@ def test_task_with_codecarbon(task, cc_backend, tmp_path):
     assert rec["ram_method"] == "estimate"
     assert rec["cpu_method"] in ("estimate", "counter")
     if rec["cpu_method"] == "estimate":
-        assert "cpu-estimated" in rec["flags"]
+        assert "cpu-power-estimated" in rec["flags"]
     assert rec["energy_j_per_inference"] == pytest.approx(
         rec["cpu_energy_j_per_inference"] + rec["ram_energy_j_per_inference"])
-    assert rec["metadata"]["codecarbon_version"]
+    assert rec["metadata"]["codecarbon_version"] and rec["metadata"]["tracking_mode"] == "machine"
+    assert rec["tracking_mode"] == "machine"
+    assert rec["cpu_power_w"] == pytest.approx(rec["cpu_energy_j_per_inference"] * 2 / rec["duration_s_window"])
+    assert rec["emissions_g_per_inference"] == pytest.approx(
+        rec["energy_kwh_per_inference"] * rec["grid_intensity_g_per_kwh"])
