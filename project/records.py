@@ -51,8 +51,10 @@ WEIGHTS = ("pretrained", "random-init")
 ENERGY_METHODS = ("counter", "integrated-power", "estimate", "none")
 J_PER_KWH = 3.6e6
 #: kWh per inference above this is refused as implausible (a unit mix-up or a broken counter):
-#: 10x the study's most energy-hungry model per image (SDXL, about 0.01 kWh per image at 8 A100s)
-MAX_PLAUSIBLE_KWH = 0.1
+#: about 100x the study's most energy-hungry model (SDXL: 0.0115 kWh per image, a node of 8 A100s,
+#: Luccioni et al. 2023), or a 10 kW node busy 6 minutes on one inference; above it the number is a
+#: unit mix-up (joules written as kWh) or a broken counter (a backwards reading taken as a wrap)
+MAX_PLAUSIBLE_KWH = 1.0
 
 #: fields every store record has (build_record in measure/run.py writes them all)
 STORE_REQUIRED = ("trial_key", "repeat_index", "task", "model", "phase", "status",

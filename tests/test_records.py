@@ -50,7 +50,7 @@ def test_validate_record_normalises_and_fills_the_version():
 @pytest.mark.parametrize("over, needle", [
     ({"energy_kwh_per_inference": float("nan")}, "positive finite number"),
     ({"energy_kwh_per_inference": True}, "must be a number"),
-    ({"energy_kwh_per_inference": 0.2}, "implausible (above 0.1 kWh per inference)"),
+    ({"energy_kwh_per_inference": 2.0}, "implausible (above 1.0 kWh per inference)"),
     ({"repeat_index": 1.5}, "field 'repeat_index' must be a non-negative integer, got 1.5"),
     ({"trial_key": ""}, "field 'trial_key' must be a non-empty text"),
     ({"n_inferences": "ten"}, "field 'n_inferences' must be an integer >= 1, got 'ten'"),
@@ -126,7 +126,7 @@ def test_task_names_are_normalised(name, task):
     ("text_generation,m,-1e-5", "kwh_per_inference must be a positive finite number (got -1e-5)"),
     ("text_generation,m,0", "must be a positive finite number (got 0)"),
     ("text_generation,m,inf", "must be a positive finite number (got inf)"),
-    ("text_generation,m,3.6", "implausible (above 0.1 kWh per inference): check the unit"),
+    ("text_generation,m,3.6", "implausible (above 1.0 kWh per inference): check the unit"),
     ("text_generation,m,", "no energy value"),
 ])
 def test_bad_rows_have_clear_per_row_reasons(row, reason):
@@ -192,17 +192,17 @@ def test_one_column_semicolon_header_gets_a_hint():
 def test_cli_and_upload_take_the_same_csv_the_same_way(tmp_path):
     """A table the upload check accepts gives the same per-task energy on the command line."""
     csv = ("task;model;kwh_per_inference;device;backend\nImage Generation;sd;0,002;cuda;nvml\n"
-           "image_generation;sd;0,004;cuda;nvml\nimage_generation;sd;0,5;cuda;nvml\n")
+           "image_generation;sd;0,004;cuda;nvml\nimage_generation;sd;3,6;cuda;nvml\n")
     f = tmp_path / "m.csv"
     f.write_text(csv)
     upload = check_measurement_csv(csv, str(f))
-    assert upload.ok and len(upload.invalid) == 1  # the 0.5 kWh row: implausible
+    assert upload.ok and len(upload.invalid) == 1  # the 3.6 kWh row: implausible (joules as kWh?)
     from project.cli import app
     from project.measurements import select_measurements
 
     with pytest.raises(ValueError, match=rf"{re.escape(str(f))} row 4: .*implausible"):
         select_measurements(f)  # the CLI refuses a table with an invalid row, naming it
-    f.write_text(csv.rsplit("image_generation;sd;0,5", 1)[0])
+    f.write_text(csv.rsplit("image_generation;sd;3,6", 1)[0])
     sel = select_measurements(f)
     pd.testing.assert_frame_equal(sel.table, check_measurement_csv(f.read_bytes(), str(f)).summary)
     res = CliRunner().invoke(app, ["project", "-p", "paper-2023", "-n", "0", "-m", str(f)])
