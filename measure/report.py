@@ -336,9 +336,9 @@ def build_report(records_path: Path | None, out_dir: Path, title: str | None = N
     if len(summary):
         tab = summary[["task", "model", "weights", "device_name", "backend", "dtype", "batch_size",
                        "windows_ok", "windows_failed", "energy_j", "energy_j_std", "gpu_j", "cpu_j",
-                       "ram_j", "gpu_w", "time_s", "flops", "j_per_flop", "emissions_g", "flags"]].rename(
+                       "ram_j", "gpu_w", "cpu_w", "time_s", "flops", "j_per_flop", "emissions_g", "flags"]].rename(
             columns={"energy_j": "J/inf", "energy_j_std": "sd", "gpu_j": "GPU J", "cpu_j": "CPU J",
-                     "ram_j": "RAM J", "gpu_w": "GPU W", "time_s": "s/inf", "flops": "FLOP/inf",
+                     "ram_j": "RAM J", "gpu_w": "GPU W", "cpu_w": "CPU W", "time_s": "s/inf", "flops": "FLOP/inf",
                      "j_per_flop": "J/FLOP", "emissions_g": "g CO2e/inf", "device_name": "device"})
         sections.append(("Your records", "Per trial: mean over its `ok` windows, per inference. "
                          "J/FLOP divides the energy of the device that ran the model only. "

@@ -248,8 +248,11 @@ class Trial:
         per = (time.perf_counter() - t0) / bs
         self.phase_passes = phase_passes(self.cfg.n_inferences, self.backend.min_window_s, per)
 
-    def measure_first_phase(self, key: str, i: int) -> WindowResult:
+    def measure_first_phase(self, key: str, i: int) -> WindowResult | None:
         """The first-phase window of repeat ``i`` (closed; failed if its work raised)."""
+        from measure.window import WindowHandle
+
+        w = WindowHandle()
         try:
             with window(self.monitor, f"{key}:{i}:first-phase") as w:
                 self.work(self.phase_passes, first_phase=True)
@@ -317,9 +320,12 @@ def iter_trial(cfg: MeasureConfig, backend: EnergyBackend | None = None,
                 err = e
             phase_res = None
             if err is None and trial.phases_on:
-                if i == todo[0]:
-                    trial.plan_phases()  # after the first window, which stays a cold start
-                phase_res = trial.measure_first_phase(key, i)
+                try:
+                    if i == todo[0]:
+                        trial.plan_phases()  # after the first window, which stays a cold start
+                    phase_res = trial.measure_first_phase(key, i)
+                except Exception:  # noqa: BLE001 - the main window stands; flagged phases-failed below
+                    phase_res = None
             if err is None and trial.flops is None and cfg.count_flops:
                 trial.flops = trial.count_flops()
             rec = build_record(cfg, trial.source, w.result, i, cfg.n_inferences,
@@ -331,6 +337,8 @@ def iter_trial(cfg: MeasureConfig, backend: EnergyBackend | None = None,
                 rec["flags"] += [f for f in pflags if f not in rec["flags"]]
             elif trial.phase_flag:
                 rec["flags"].append(trial.phase_flag)
+            elif trial.phases_on and err is None:
+                rec["flags"].append("phases-failed")
             yield rec
             if err is not None:
                 raise err

@@ -186,6 +186,18 @@ def test_phases_work_with_nvml_plus_a_host_backend(tmp_path):
     assert "phases-unsupported" not in rec["flags"]
 
 
+def test_a_failing_phase_pass_keeps_the_measured_window(tmp_path):
+    from measure.run import run_trial
+
+    def boom(batch):
+        raise RuntimeError("out of memory (simulated)")
+
+    c = cfg("text_generation", "tiny-gpt2", phases=True)
+    rec = run_trial(c, ResultStore(tmp_path).open(), backend=FakeBackend(),
+                    on_start=lambda t: setattr(t.runner, "run_first_phase", boom))[0]
+    assert rec["status"] == "ok" and "phases-failed" in rec["flags"] and "phases" not in rec
+
+
 # --------------------------------------------------------------------------- 5. FLOPs
 
 def test_flops_count_attention_on_cpu():
