@@ -40,6 +40,7 @@ st.html(
   .st-key-cards [data-testid="stMetric"] { height: 100%; }
   [data-testid="stMetricLabel"] p { font-weight: 600; }
   [data-testid="stMetricDelta"] { color: #374151 !important; }
+  [data-testid="stCaptionContainer"] { opacity: 1 !important; }
   [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { color: #4B5563 !important; }
   [data-testid="stSidebarHeader"] { height: 1rem; min-height: 1rem; }
   h1 { font-size: clamp(1.5rem, 1.2rem + 1.2vw, 2.2rem) !important; }

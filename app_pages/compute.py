@@ -12,6 +12,10 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
 
 from project.engine import COUNTS_SENTENCE, ProjectionResult, compile_scenario, run_projection
 from project.scenario import Scenario
@@ -47,6 +51,39 @@ def run(scenario: Scenario, samples: int, measurements=None) -> ProjectionResult
     """The engine's projection (seed 0) of `scenario` with `samples` Monte Carlo samples."""
     return run_projection(scenario, samples=samples, seed=SEED, measurements=measurements,
                           compiled=compile_fast(scenario, measurements))
+
+
+#: the variables the simulator page shows; `run_shown` computes Monte Carlo percentiles for these only
+SHOWN = ("Energy", "Emissions", "Water", "Data Centres", "Power|Peak", "Energy|Inference", "Energy|Training",
+         "Energy|Unattributed")
+
+
+def run_shown(scenario: Scenario, samples: int, measurements=None) -> ProjectionResult:
+    """`run`, with percentiles for the variables the page shows (SHOWN) only and no tidy table.
+
+    The central run, the Latin hypercube design and the Monte Carlo pass are the engine's own
+    functions called as `run_projection` calls them, so every number shown equals the full
+    run's (tests/test_app_modules.py checks it); the percentiles of the other 40-odd
+    variables and the long table are left to the downloads (`run`). About a third faster.
+    """
+    try:
+        from project.engine import _finish, _monte_carlo_pass, _sampled, _warnings, check_invariants, evaluate, lhs_design
+    except ImportError:  # pragma: no cover - the engine changed: fall back to the full run
+        return run(scenario, samples, measurements)
+    c = compile_fast(scenario, measurements)
+    raw = evaluate(c)
+    blocks = _finish(c, raw)
+    check_invariants(c, blocks, "central run")
+    cen = {k: a[0] for k, a in blocks.items()}
+    pct: dict = {}
+    group = [v for v in c.variables() if v in SHOWN and _sampled(v)]
+    if samples > 0 and c.uncertain:
+        pct = _monte_carlo_pass(c, lhs_design(c, samples, SEED), group)
+    elif samples > 0:
+        pct = {k: np.repeat(cen[k][None], 3, axis=0) for k in group}
+    units = {w.name: raw[f"_unit|{w.name}"][0, 0] for w in c.workloads}
+    return ProjectionResult(scenario, c, pd.DataFrame(), cen, samples, SEED if samples > 0 else None, pct,
+                            _warnings(c, raw), unit_it_kwh=units)
 
 
 # ---------------------------------------------------------------------------
@@ -125,27 +162,26 @@ def headline(result: ProjectionResult, year: int, region: str = "World") -> Head
     )
 
 
+@lru_cache(maxsize=4)
+def countries(year: int = 2024) -> pd.DataFrame:
+    """Every country's electricity demand of `year` (or its latest year before), by ISO code:
+    country, twh, year, intensity_g_per_kwh (project.national; read once)."""
+    from project.national import national_electricity
+
+    return national_electricity(year).set_index("iso_code")
+
+
 def country_share(twh: float, iso: str, year: int) -> tuple[float, str, float, int]:
     """(share of the country's electricity demand, country name, its TWh, its data year)."""
-    from project.national import country_lookup
-
-    row = country_lookup(iso, year)
+    row = countries(year).loc[iso]
     return float(twh) / float(row["twh"]), str(row["country"]), float(row["twh"]), int(row["year"])
 
 
 def default_country(twh: float, candidates: list[str], year: int) -> str:
     """The candidate whose electricity demand is closest to `twh` on a log scale (ties: first)."""
-    from project.national import country_lookup
-
-    if not (twh > 0):
+    table = countries(year)
+    known = [c for c in candidates if c in table.index]
+    if not (twh > 0) or not known:
         return candidates[0]
-    best, gap = candidates[0], math.inf
-    for iso in candidates:
-        try:
-            t = float(country_lookup(iso, year)["twh"])
-        except KeyError:
-            continue
-        g = abs(math.log(t / twh)) if t > 0 else math.inf
-        if g < gap - 1e-12:
-            best, gap = iso, g
-    return best
+    gaps = [abs(math.log(float(table.at[c, "twh"]) / twh)) for c in known]
+    return known[gaps.index(min(gaps))]

@@ -89,13 +89,15 @@ class Control:
     scale: float = 1.0
     #: scenario path for plain controls; ("policy", lever, setting) for levers
     target: tuple[str, ...] = ()
+    #: caps: positions run from loose to strict (largest value first), so right = more policy
+    descending: bool = False
 
     def choices(self, current: Any = None) -> list:
         """The slider positions, with `current` (e.g. from a link) inserted where it falls."""
         opts = list(self.options)
         if current is not None and current not in opts and self.kind == "select":
             nums = [o for o in opts if o is not None]
-            opts = ([None] if None in opts else []) + sorted(nums + [current])
+            opts = ([None] if None in opts else []) + sorted(nums + [current], reverse=self.descending)
         return opts
 
     def parse(self, raw: str) -> Any:
@@ -125,8 +127,9 @@ def _clean(x: float) -> float:
     return float(f"{x:.10g}")
 
 
-def _grid_options(values: list[float], default: float | None, off: bool = True) -> tuple:
-    vals = sorted({_clean(v) for v in values} | ({_clean(default)} if default is not None else set()))
+def _grid_options(values: list[float], default: float | None, off: bool = True, descending: bool = False) -> tuple:
+    vals = sorted({_clean(v) for v in values} | ({_clean(default)} if default is not None else set()),
+                  reverse=descending)
     return ((None,) if off else ()) + tuple(vals)
 
 
@@ -212,12 +215,12 @@ def _lever_default(s: Scenario, lever: str, setting: str) -> Any:
 
 
 def _lever(s: Scenario, key: str, lever: str, setting: str, label: str, help_: str, values: list[float],
-           f: Callable[[Any], str], off: str = "off") -> Control:
+           f: Callable[[Any], str], off: str = "off", descending: bool = False) -> Control:
     d = _lever_default(s, lever, setting)
     lo, hi = LEVERS[lever][setting]
     values = [v for v in values if lo <= v <= hi]  # the lever's own bounds (project.policy) rule
-    return Control(key, label, help_, LEVER_LABELS[lever], d, _grid_options(values, d), _or(off, f), lo=lo, hi=hi,
-                   target=("policy", lever, setting))
+    return Control(key, label, help_, LEVER_LABELS[lever], d, _grid_options(values, d, descending=descending),
+                   _or(off, f), lo=lo, hi=hi, target=("policy", lever, setting), descending=descending)
 
 
 def controls_for(name: str) -> list[Control]:
@@ -280,7 +283,8 @@ def _controls(name: str) -> tuple[Control, ...]:
     if has_w:
         out.append(_lever(s, "growth_cap", "demand_management", "growth_cap", "Cap on growth of AI requests",
                           "Requests grow at most this much a year from the start year (every workload).",
-                          [-0.1, 0.0, 0.05, 0.1, 0.2, 0.3, 0.5], lambda v: f"{v * 100:+.4g}% a year"))
+                          [-0.1, 0.0, 0.05, 0.1, 0.2, 0.3, 0.5], lambda v: f"{v * 100:+.4g}% a year",
+                          descending=True))
     out.append(_lever(s, "clean_power", "clean_power", "procurement_share", "Clean electricity contracted",
                       "Share of consumption matched by contracted clean power. It lowers market-based emissions "
                       "only; the headline emissions are location-based (the grid's average).",
@@ -291,10 +295,11 @@ def _controls(name: str) -> tuple[Control, ...]:
                           "intensity.", [0.1, 0.25, 0.5, 0.75, 1.0], _pct))
     out.append(_lever(s, "pue_cap", "facility_standards", "pue_cap", "Facility standard: PUE cap",
                       "Power usage effectiveness (facility kWh per IT kWh) capped in every region; Google's fleet "
-                      "reports 1.09 (2025).", [1.1, 1.15, 1.2, 1.3, 1.4, 1.5], lambda v: f"at most {v:g}"))
+                      "reports 1.09 (2025).", [1.1, 1.15, 1.2, 1.3, 1.4, 1.5], lambda v: f"at most {v:g}",
+                      descending=True))
     out.append(_lever(s, "wue_cap", "facility_standards", "wue_cap", "Facility standard: on-site water cap",
                       "On-site cooling water per IT kWh capped in every region.", [0.0, 0.1, 0.2, 0.3, 0.5, 1.0],
-                      lambda v: f"at most {v:g} L/kWh"))
+                      lambda v: f"at most {v:g} L/kWh", descending=True))
     if fleet:
         out.append(_lever(s, "lifetime", "hardware_refresh", "lifetime_years", "Accelerator lifetime",
                           "Accelerators retire at this age; their compute is replaced by the newest class (more "

@@ -60,7 +60,7 @@ if len(view):
                  alt.Tooltip("n_runs:Q", title="Runs")],
     ).properties(title="Energy per inference of each model the study measured", description=desc,
                  height=420, width="container")
-    st.altair_chart(charts.styled(chart), width="stretch")
+    st.altair_chart(chart.configure(**{k: v for k, v in charts.CONFIG.items()}), width="stretch")
     st.caption(desc + " Source: Luccioni, Jernite, Strubell, FAccT 2024, recomputed from the authors' CodeCarbon "
                       "logs (sashavor/co2_inference@9ae9895); model loading excluded; all 8 GPUs of the node summed, "
                       "batch size 1, no PUE.")

@@ -17,7 +17,7 @@ st.title("How the numbers are made")
 st.markdown("Everything on this page is read from the files and code that compute the figures: the scenario "
             "presets in `data/scenarios/`, the fleet and regional data in `data/fleet/`, the observations in "
             "`data/observations.csv` and the engine in `project/engine.py` (equations in `docs/model.md`).")
-result = session.safe(session.run, V.preset, V.cfg, C.SAMPLES[V.precision], False)
+result = session.safe(session.run, V.preset, V.cfg, C.SAMPLES[V.precision], False, True)
 
 st.header("What is counted")
 st.markdown(compute.Headline.__dataclass_fields__["counts"].default)

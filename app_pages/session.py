@@ -98,7 +98,7 @@ def notices() -> None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=96)
-def _run(preset: str, overrides_json: str, samples: int, measured_csv: str = "") -> ProjectionResult:
+def _run(preset: str, overrides_json: str, samples: int, measured_csv: str = "", full: bool = False) -> ProjectionResult:
     import io
 
     import pandas as pd
@@ -113,7 +113,7 @@ def _run(preset: str, overrides_json: str, samples: int, measured_csv: str = "")
     if measured_csv:
         table = pd.read_csv(io.StringIO(measured_csv))
         scen, _ = with_measured_energy(scen, table)
-    return compute.run(scen, samples, measurements=table)
+    return (compute.run if full else compute.run_shown)(scen, samples, measurements=table)
 
 
 def measured_csv() -> str:
@@ -125,11 +125,13 @@ def measured_csv() -> str:
     return ""
 
 
-def run(preset: str, cfg: dict[str, Any], samples: int, measured: bool = True) -> ProjectionResult:
+def run(preset: str, cfg: dict[str, Any], samples: int, measured: bool = True, full: bool = False) -> ProjectionResult:
     """The projection of a preset with control values (ScenarioError if they do not validate);
-    with the user's accepted measurements when they switched them on (and `measured`)."""
+    with the user's accepted measurements when they switched them on (and `measured`).
+    `full`: every variable's percentiles and the tidy table (downloads, methodology); else the
+    variables the page shows (compute.run_shown, same numbers, faster)."""
     ov = C.overrides(preset, cfg)
-    return _run(preset, json.dumps(ov, sort_keys=True), samples, measured_csv() if measured else "")
+    return _run(preset, json.dumps(ov, sort_keys=True), samples, measured_csv() if measured else "", full)
 
 
 def run_pin(pin: C.Pin, samples: int) -> ProjectionResult:

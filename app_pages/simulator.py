@@ -20,6 +20,13 @@ from app_pages import controls as C
 
 T0 = time.perf_counter()
 ss = st.session_state
+MARKS: dict[str, float] = {}
+
+
+def mark(name: str) -> None:
+    """Milliseconds since the run started, per stage (read by benchmarks/app_profile.py)."""
+    MARKS[name] = (time.perf_counter() - T0) * 1000
+    ss["timings"] = MARKS
 V = session.view("simulator")
 ctl = C.by_key(V.preset)
 W = session.W
@@ -124,7 +131,9 @@ with st.sidebar:
 # Compute the current scenario first (the headline needs nothing else)
 
 samples = C.SAMPLES[V.precision]
+mark("sidebar")
 result = session.safe(session.run, V.preset, V.cfg, samples)
+mark("computed")
 session.write_url()
 year = int(V.cfg.get("year", C.preset(V.preset).target_year))
 region = C.REGIONS[V.region]
@@ -207,8 +216,7 @@ try:
 except KeyError:
     pass
 st.markdown(what)
-T_HEAD = time.perf_counter()
-ss["timing_headline_ms"] = (T_HEAD - T0) * 1000
+mark("headline")
 
 
 # ---------------------------------------------------------------------------
@@ -230,14 +238,16 @@ def main_chart() -> None:
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
     if W + "show" not in ss:
         ss[W + "show"] = V.show
-    V.show = c1.pills("Show", options=list(C.SHOW), key=W + "show", format_func=lambda k: C.SHOW[k][1]) or "energy"
+    V.show = c1.radio("Show", options=list(C.SHOW), key=W + "show", format_func=lambda k: C.SHOW[k][1],
+                      horizontal=True) or "energy"
     has_levers = bool(C.overrides(V.preset, V.cfg).get("policy", scenario.policy))
     if has_levers:
         if W + "chartview" not in ss:
             ss[W + "chartview"] = V.view
-        V.view = c2.pills(
+        V.view = c2.radio(
             "View", options=list(C.VIEWS), key=W + "chartview",
             format_func={"trajectory": "With uncertainty", "wedges": "Savings by measure"}.get,
+            horizontal=True,
             help="'Savings by measure' splits the change the measures make into each measure's share (exact "
                  "Shapley split of central runs).") or "trajectory"
     else:
@@ -272,7 +282,7 @@ def _trajectory_view(var: str, vlabel: str, unit: str) -> None:
     title = f"{vlabel}, {region}: median and 90% range"
     desc = tables.describe_trajectory(bands, var, f"{vlabel}, {region}", year)
     chart = charts.trajectory(bands, unit, title, desc, year, refs)
-    st.altair_chart(charts.styled(chart), width="stretch")
+    st.vega_lite_chart(spec=chart, width="stretch", theme=None)
     note = ("Line: median of the Monte Carlo; band: 5th to 95th percentile. Dotted vertical line: the year shown."
             + (" Dashed lines: countries' electricity demand in 2024." if refs is not None and len(refs) else ""))
     st.caption(f"{desc} {note}")
@@ -307,7 +317,7 @@ def _wedge_view(var: str, vlabel: str, unit: str) -> None:
     desc = tables.describe_wedges(w.groupby(["year", "label"], as_index=False)["value"].sum(), var, year)
     title = f"{vlabel}, {region}: what each measure saves"
     chart = charts.wedges(stack, lines, unit, title, desc)
-    st.altair_chart(charts.styled(chart), width="stretch")
+    st.vega_lite_chart(spec=chart, width="stretch", theme=None)
     st.caption(f"{desc} Central runs (every parameter at its central value). Each band is one measure's share of "
                "the change, split exactly (Shapley values over the measures), so the bands add up to the gap "
                "between the two lines.")
@@ -367,6 +377,7 @@ def _pins() -> None:
 
 
 main_chart()
+mark("main chart")
 
 
 # ---------------------------------------------------------------------------
@@ -374,10 +385,7 @@ main_chart()
 
 
 st.header("Compared with countries")
-from project.national import national_electricity  # noqa: E402
-
-nat = national_electricity(2024).sort_values("country")
-all_names = dict(zip(nat["iso_code"], nat["country"]))
+all_names = compute.countries(2024)["country"].sort_values().to_dict()
 cmp_opts = list(dict.fromkeys([*cands, *all_names]))
 ss[W + "cmp"] = cmp_iso
 
@@ -398,11 +406,11 @@ ct["label"] = ct["twh"].map(lambda t: f"{t:,.0f} TWh" if t >= 10 else fmt.energy
 cdesc = (f"AI electricity, {region}, {year}: median {fmt.energy(e.p50)} beside the electricity demand of "
          + ", ".join(f"{n} {t:,.0f} TWh" for n, t, k in zip(ct["name"], ct["twh"], ct["kind"]) if k == "Country")
          + " (2024).")
-st.altair_chart(charts.styled(charts.countries(ct, "AI electricity beside countries' electricity demand", cdesc)),
-                width="stretch")
+st.vega_lite_chart(spec=charts.countries(ct, "AI and countries' electricity", cdesc), width="stretch", theme=None)
 st.caption(cdesc + " Linear scale; the black line on the AI bar is its 90% range. Countries: Our World in Data / "
                    "Ember, electricity demand (generation plus net imports).")
 
+mark("countries")
 st.header("By region")
 rvar = C.SHOW[V.show][0] if V.show in ("energy", "emissions", "water", "peak") else "Energy"
 if compute.modelled(result, rvar):
@@ -413,7 +421,7 @@ if compute.modelled(result, rvar):
              "Power|Peak": "GW"}[rvar]
     rdesc = f"{C.SHOW[V.show][1] if rvar != 'Energy' else 'AI electricity'} in {year} by region, median: " + ", ".join(
         f"{r} {lab}" for r, lab in zip(rt["region"], rt["label"])) + "."
-    st.altair_chart(charts.styled(charts.regions(rt, runit, f"By region, {year}", rdesc)), width="stretch")
+    st.vega_lite_chart(spec=charts.regions(rt, runit, f"By region, {year}", rdesc), width="stretch", theme=None)
     st.caption(rdesc + " Black lines: 90% range.")
 
 # ---------------------------------------------------------------------------
@@ -426,7 +434,11 @@ st.markdown("This link reproduces the view: starting point, every control, regio
 st.code(link, language=None, wrap_lines=True)
 slug = scenario.name if not C.changed(V.preset, V.cfg) else f"{scenario.name}-custom"
 d1, d2, d3 = st.columns(3)
-d1.download_button("Results (CSV)", data=lambda: result.table.to_csv(index=False).encode(), file_name=f"{slug}.csv",
+def _full():
+    return session.run(V.preset, V.cfg, samples, full=True)
+
+
+d1.download_button("Results (CSV)", data=lambda: _full().table.to_csv(index=False).encode(), file_name=f"{slug}.csv",
                    mime="text/csv", icon=":material/table:", width="stretch", on_click="ignore",
                    help="Tidy table: scenario, variable, region, unit, year, stat (central, p5, p50, p95), value.")
 
@@ -434,7 +446,7 @@ d1.download_button("Results (CSV)", data=lambda: result.table.to_csv(index=False
 def _excel() -> bytes:
     from project.export import excel_bytes
 
-    return excel_bytes(result)
+    return excel_bytes(_full())
 
 
 def _toml() -> bytes:
@@ -443,9 +455,10 @@ def _toml() -> bytes:
     return scenario_to_toml(scenario).encode()
 
 
-d2.download_button("Results and assumptions (Excel)", data=_excel, file_name=f"{slug}.xlsx",
+d2.download_button("Results (Excel)", data=_excel, file_name=f"{slug}.xlsx",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", icon=":material/grid_on:",
-                   width="stretch", on_click="ignore")
+                   width="stretch", on_click="ignore",
+                   help="Sheets: results, every assumption with its range and source, metadata.")
 d3.download_button("Scenario (TOML)", data=_toml, file_name=f"{slug}.toml", mime="application/toml",
                    icon=":material/description:", width="stretch", on_click="ignore",
                    help="Re-run it from the command line: wattcast project --scenario FILE")
@@ -454,4 +467,4 @@ if result.warnings:
     with st.expander(f"Model notes ({len(result.warnings)})"):
         for wmsg in result.warnings:
             st.markdown("- " + fmt.plain(wmsg))
-ss["timing_page_ms"] = (time.perf_counter() - T0) * 1000
+mark("page")

@@ -53,36 +53,29 @@ def country_table(ai_twh: float, ai_lo: float | None, ai_hi: float | None, label
 
     Columns: name, twh, lo, hi, kind ("AI" or "Country"), data_year; sorted by twh, largest first.
     """
-    from project.national import country_lookup
+    from .compute import countries as table
 
+    nat = table(year)
     rows = [{"name": label, "twh": float(ai_twh), "lo": ai_lo, "hi": ai_hi, "kind": "AI", "data_year": None}]
     for iso in dict.fromkeys(countries):
-        try:
-            r = country_lookup(iso, year)
-        except KeyError:
-            continue
-        rows.append({"name": str(r["country"]), "twh": float(r["twh"]), "lo": None, "hi": None, "kind": "Country",
-                     "data_year": int(r["year"])})
+        if iso in nat.index:
+            r = nat.loc[iso]
+            rows.append({"name": str(r["country"]), "twh": float(r["twh"]), "lo": None, "hi": None,
+                         "kind": "Country", "data_year": int(r["year"])})
     df = pd.DataFrame(rows)
     return df.sort_values("twh", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def reference_lines(ymax: float, countries: list[str], year: int, limit: int = 4) -> pd.DataFrame:
-    """Countries whose electricity demand lies within the chart's range (0..ymax TWh): name, twh.
+    """Countries whose electricity demand lies within the chart's range (8% to 100% of ymax TWh):
+    name, twh, data_year; at most `limit`, largest first, none closer than 7% of the range."""
+    from .compute import countries as table
 
-    At most `limit`, spread over the range (the largest that fit, then every other)."""
-    from project.national import country_lookup
-
-    rows = []
-    for iso in dict.fromkeys(countries):
-        try:
-            r = country_lookup(iso, year)
-        except KeyError:
-            continue
-        if 0.08 * ymax <= float(r["twh"]) <= ymax:
-            rows.append({"name": str(r["country"]), "twh": float(r["twh"]), "data_year": int(r["year"])})
-    df = pd.DataFrame(rows, columns=["name", "twh", "data_year"]).sort_values("twh", ascending=False)
-    # keep labels apart: drop a line closer than 7% of the range to one already kept
+    nat = table(year)
+    rows = [{"name": str(nat.at[i, "country"]), "twh": float(nat.at[i, "twh"]), "data_year": int(nat.at[i, "year"])}
+            for i in dict.fromkeys(countries) if i in nat.index]
+    df = pd.DataFrame(rows, columns=["name", "twh", "data_year"])
+    df = df[(df["twh"] >= 0.08 * ymax) & (df["twh"] <= ymax)].sort_values("twh", ascending=False)
     kept: list[int] = []
     for i, t in zip(df.index, df["twh"]):
         if all(abs(t - df.loc[k, "twh"]) > 0.07 * ymax for k in kept):

@@ -327,3 +327,17 @@ def test_every_preset_has_controls_and_defaults_that_build():
         cfg = C.default_cfg(name)
         assert C.overrides(name, cfg) == {}
         assert C.build(name, cfg) is C.preset(name)
+
+
+def test_the_page_run_shows_exactly_the_full_runs_numbers():
+    for name, cfg in (("reference", {"pue_cap": 1.2, "right_sizing": 0.5}), ("paper-2023", {}),
+                      ("devries-2027", {"lifetime": 4.0})):
+        s = C.build(name, {**C.default_cfg(name), **cfg})
+        full = run_projection(s, samples=400, seed=0)
+        shown = compute.run_shown(s, 400)
+        for v in compute.SHOWN:
+            if v in full.percentiles:
+                np.testing.assert_array_equal(shown.percentiles[v], full.percentiles[v], err_msg=v)
+        for k in full.central:
+            np.testing.assert_array_equal(shown.central[k], full.central[k], err_msg=k)
+        assert shown.warnings == full.warnings

@@ -79,7 +79,7 @@ def test_levers_move_the_headline_and_the_link():
     q = query(at)
     assert q["pue_cap"] in ("1.1", ["1.1"]) and q["policy.start"] in ("2028", ["2028"])
     # the savings-by-measure view appears once a measure is on, and splits the change
-    at.pills(key="w:chartview").set_value("wedges").run()
+    at.radio(key="w:chartview").set_value("wedges").run()
     ok(at)
     assert any("Shapley" in c.value for c in at.caption)
 
@@ -92,7 +92,7 @@ def test_region_year_and_variable_choices():
     assert energy(at) == engine_energy("reference", region="China")
     at.slider(key="w:year").set_value(2035).run()
     assert energy(at) == engine_energy("reference", {"year": 2035}, region="China", year=2035)
-    at.pills(key="w:show").set_value("water").run()
+    at.radio(key="w:show").set_value("water").run()
     ok(at)
     assert query(at)["show"] in ("water", ["water"])
 

@@ -1,0 +1,77 @@
+"""Start `streamlit run app.py` on a free port and drive it with Debian's chromium (Playwright).
+
+Shared by tests/test_browser_app.py and benchmarks/app_latency.py. Never downloads a
+browser: Playwright launches /usr/lib/chromium/chromium (apt-get install chromium).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/lib/chromium/chromium"
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+LAUNCH_ARGS = ["--no-sandbox", "--headless=new"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(log_path: Path, timeout: float = 90.0):
+    """Yield the base URL of a running app; the server's process group is ended afterwards."""
+    port = free_port()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+             str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.time() + timeout
+            while True:
+                try:
+                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                        break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"streamlit did not start; see {log_path}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            except ProcessLookupError:
+                pass
+
+
+def settled(page, timeout_ms: int = 60_000) -> None:
+    """Wait until the script run is over and no element is stale (the page shows the new run)."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=stStatusWidgetRunningIcon]')"
+        " && !document.querySelector('[data-stale=true]')", timeout=timeout_ms)
+
+
+def run_axe(page) -> dict:
+    """axe-core (vendored, MPL-2.0) on the page: WCAG 2 A/AA rules plus best-practice heading order."""
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate("""async () => await axe.run(document, {
+        runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']},
+        resultTypes: ['violations']})""")
