@@ -278,7 +278,7 @@ def _trajectory_view(var: str, vlabel: str, unit: str) -> None:
     if var in ("Energy", "Data Centres"):
         ymax = float(np.nanmax(np.r_[bands["p50"].to_numpy(), bands["p95"].to_numpy()]))
         refs = tables.reference_lines(ymax, [cmp_iso, *C.KNOWN_COUNTRIES], 2024)
-        refs["label"] = refs["name"] + " " + refs["twh"].map(lambda t: f"{t:,.0f}") + " TWh"
+        refs["label"] = [f"{n} {t:,.0f} TWh" for n, t in zip(refs["name"], refs["twh"])]
     title = f"{vlabel}, {region}: median and 90% range"
     desc = tables.describe_trajectory(bands, var, f"{vlabel}, {region}", year)
     chart = charts.trajectory(bands, unit, title, desc, year, refs)
