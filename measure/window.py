@@ -4,7 +4,8 @@ A window always closes: :func:`window` ends it in ``finally``, so an exception i
 measured code still yields a closed record, flagged ``failed:<ExceptionType>``, and the
 exception then propagates to the caller (which writes the failed record). A reading the
 backend declares void (an energy counter that went backwards: ``counter-reset``) also fails
-the window, with no exception: the work itself went fine, its energy is unknown.
+the window, with no exception: the work itself went fine, its energy is unknown; so does a
+window whose counters did not move at all (``below-resolution``: 0 J is not a measurement).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterator
 
-from measure.backends import EnergyBackend, Reading
+from measure.backends import COMPONENTS, EnergyBackend, Reading
 
 
 def utc_now() -> str:
@@ -71,6 +72,12 @@ class Monitor:
             status, text = "failed", reading.error
             why = "counter-reset" if "counter-reset" in flags else "backend-reading"
             flags.append(f"failed:{why}")
+        elif reading.total_j <= 0 and any(getattr(reading, f"{c}_method") != "none" for c in COMPONENTS):
+            # the counter did not move: the window is below its resolution, not free
+            status = "failed"
+            text = (f"the window measured 0 J in {duration:.3f} s: shorter than the energy counter "
+                    "resolves; raise --n")
+            flags += ["below-resolution", "failed:below-resolution"]
         return WindowResult(name=name, reading=reading, duration_s=duration, started_at=started,
                             ended_at=utc_now(), status=status, error=text, flags=flags)
 

@@ -112,11 +112,11 @@ def test_counter_going_backwards_fails_the_window_and_the_trial_goes_on(tmp_path
 
     def run(self, batch):
         calls["n"] += 1
+        sim.launch(0.05)
+        sim.synchronize()
         if calls["n"] == 1:  # inside the first window: the driver reloads
-            sim.launch(0.03)
-            sim.synchronize()
             sim.reset(0)
-            sim.launch(0.03)
+            sim.launch(0.05)
             sim.synchronize()
         return real_run(self, batch)
 

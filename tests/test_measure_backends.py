@@ -67,6 +67,15 @@ def test_backend_failure_at_end_still_closes():
     assert res.status == "failed" and "failed:backend-RuntimeError" in res.flags
 
 
+def test_a_window_the_counter_did_not_see_fails():
+    """0 J from a stale counter is below its resolution, not a free inference."""
+    mon = Monitor(FakeBackend(script=[{"gpu_j": 5.0}, {"gpu_j": 5.0}]))
+    with window(mon, "w") as w:
+        pass
+    assert w.result.status == "failed" and "failed:below-resolution" in w.result.flags
+    assert "raise --n" in w.result.error
+
+
 def test_short_window_flag():
     mon = Monitor(FakeBackend(power_w={"gpu": 100.0}, min_window_s=10.0))
     with window(mon, "s") as w:
