@@ -18,6 +18,7 @@ hypercube; the headline is the median (p50) with p5-p95.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -27,6 +28,7 @@ import pandas as pd
 from .distributions import frozen, lognormal_from_moments, swing_bounds
 from .model import boundaries as bnd
 from .model import fleet as fl
+from .model import sampling
 from .model.growth import grow
 from .model.regions import (REGION_ENTITY, grid_intensity_of, national_long, region_factors, region_grid,
                             region_offsite_water)
@@ -144,6 +146,8 @@ class Compiled:
     grid_observed: np.ndarray | None = None   # (R, Y) observed intensity, NaN where projected
     default_shares: np.ndarray | None = None  # (R,) regional split when there is no fleet
     policy: object | None = None
+    #: arrays `evaluate` derives from the fields above, per dtype (not copied by dataclasses.replace)
+    eval_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def uncertain(self) -> list[Param]:
@@ -412,72 +416,156 @@ def _compile_fleet(c: Compiled) -> None:
 
 # ---------------------------------------------------------------------------
 # Evaluation
+#
+# Inside the evaluation arrays are samples-last: (R, Y, n) = regions (REGION_IDS order) x
+# scenario years x samples. A parameter is (1, 1, n), or (1, 1, 1) when it takes its central
+# value (it broadcasts: fixed parameters cost nothing per sample); regional parameters are
+# (R, 1, n), per-class ones (C, n). Samples-last keeps every broadcast and every sum over
+# regions on contiguous rows of samples (the (n, R, Y) layout with Y = 16 innermost made those
+# 2-15x slower), and a result's rows are already the (cell, samples) rows the percentiles need.
+# `evaluate` returns the public (n, R, Y) layout. The central run is float64; Monte Carlo
+# chunks are float32 (their draws were always kept as float32) and compute only the variables
+# their pass keeps (`want`).
 
 
 class _Values:
-    """Parameter values for n samples: given arrays, else the central value; shape (n, 1, 1)."""
+    """Parameter values of `dtype` for n samples: the given draws as (1, 1, n), else the
+    central value as (1, 1, 1); constants of the compiled scenario cast to `dtype` once."""
 
-    def __init__(self, c: Compiled, values: dict[str, np.ndarray] | None, n: int):
-        self.c, self.values, self.n = c, values or {}, n
+    def __init__(self, c: Compiled, values: dict[str, np.ndarray] | None, n: int, dtype=np.float64):
+        self.c, self.values, self.n, self.dtype = c, values or {}, n, np.dtype(dtype)
 
     def __call__(self, path: str) -> np.ndarray:
         x = self.values.get(path)
         if x is None:
-            return np.full((self.n, 1, 1), self.c.params[path].central)
-        return np.asarray(x, dtype=float).reshape(-1, 1, 1)
+            return np.full((1, 1, 1), self.c.params[path].central, dtype=self.dtype)
+        return np.asarray(x, dtype=self.dtype).reshape(1, 1, -1)
+
+    def _stack(self, paths: list[str]) -> np.ndarray:
+        """(len(paths), 1, n or 1): sampled and fixed parameters side by side."""
+        return np.concatenate(np.broadcast_arrays(*(self(p) for p in paths)), axis=0)
 
     def regional(self, name: str) -> np.ndarray:
-        """(n, R, 1) from regions.<r>.<name>."""
-        return np.concatenate([self(f"regions.{r}.{name}") for r in REGION_IDS], axis=1)
+        """(R, 1, n) from regions.<r>.<name>."""
+        return self._stack([f"regions.{r}.{name}" for r in REGION_IDS])
+
+    def classes(self, name: str) -> np.ndarray:
+        """(C, n) from fleet.classes.<c>.<name>."""
+        return self._stack([f"fleet.classes.{k}.{name}" for k in fl.CLASS_IDS])[:, 0, :]
 
     def growth(self, path: str, x0: np.ndarray, dy: np.ndarray, has_ceiling: bool) -> np.ndarray:
-        rate = self(f"{path}.rate")[:, :, 0]
-        ceiling = self(f"{path}.ceiling")[:, :, 0] if has_ceiling else None
-        return grow(x0[:, :, 0], rate, dy, ceiling)
+        """(len(dy), n) path from the base x0 (1, 1, n) over years dy (Y, 1) from the base year."""
+        rate = self(f"{path}.rate")[0]
+        ceiling = self(f"{path}.ceiling")[0] if has_ceiling else None
+        return grow(x0[0], rate, dy, ceiling)
+
+    def const(self, key, make) -> np.ndarray:
+        """The array `make()` (a constant of the compiled scenario) in `dtype`, made once."""
+        k = (key, self.dtype.str)
+        cache = self.c.eval_cache
+        if k not in cache:
+            cache[k] = np.asarray(make(), dtype=self.dtype)
+        return cache[k]
+
+
+# project.policy's hooks take and return the public layout (n, R, Y), (n, 1, Y) or (n, Y) and
+# multiply by float64 ramps: these adapters are views (no copy) plus a cast back to `dtype`.
+def _to_hook(a: np.ndarray) -> np.ndarray:
+    """(R, Y, n) -> (n, R, Y)."""
+    return a.transpose(2, 0, 1)
+
+
+def _from_hook(a: np.ndarray, dtype) -> np.ndarray:
+    """(n, R, Y) -> (R, Y, n) in `dtype`."""
+    return np.asarray(a, dtype=dtype).transpose(1, 2, 0)
+
+
+class _Outputs(dict):
+    """Variables computed by `_evaluate`: every one (`want` None), or only those in `want`,
+    which maps a variable to True when its regions are needed and False when its World total
+    is enough (then it may be stored as (1, Y, n))."""
+
+    def __init__(self, want: dict[str, bool] | None):
+        super().__init__()
+        self.want = want
+        self._split: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def wants(self, *names: str) -> bool:
+        return self.want is None or any(k in self.want for k in names)
+
+    def world_only(self, name: str) -> bool:
+        return self.want is not None and not self.want.get(name, True)
+
+    def put(self, name: str, make) -> None:
+        if self.wants(name):
+            self[name] = make()
+
+    def put_split(self, name: str, world_it: np.ndarray, shares: np.ndarray, pue_twh: np.ndarray) -> None:
+        """Facility energy (TWh) of World IT energy `world_it` (1, Y, n, kWh) split by region
+        with `shares`: (R, Y, n), or when only the World total is wanted
+        world_it x sum_r shares_r x PUE_r / 1e9 as (1, Y, n) (no (R, Y, n) product per workload)."""
+        if not self.wants(name):
+            return
+        if not self.world_only(name):
+            self[name] = world_it * shares * pue_twh
+            return
+        hit = self._split.get(id(shares))
+        if hit is None or hit[0] is not shares:
+            hit = self._split[id(shares)] = (shares, (shares * pue_twh).sum(axis=0, keepdims=True))
+        self[name] = world_it * hit[1]
+
+    def result(self, n: int, Y: int) -> dict[str, np.ndarray]:
+        """Every array at its full (R or 1, Y, n) shape (results of fixed parameters broadcast)."""
+        out = {}
+        for k, a in self.items():
+            shape = (a.shape[0], Y, n)
+            out[k] = a if a.shape == shape else np.ascontiguousarray(np.broadcast_to(a, shape))
+        return out
 
 
 def evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int = 1) -> dict[str, np.ndarray]:
-    """Evaluate every variable for `n` parameter sets.
+    """Evaluate every variable for `n` parameter sets (float64).
 
     `values` maps parameter paths to arrays of shape (n,); parameters not given take
     their central value. Returns variable -> array of shape (n, R, Y) by region (additive
     variables; World is their sum) or (n, 1, Y) for World-only intensive variables.
     """
-    v = _Values(c, values, n)
+    raw = _evaluate(c, values, n)
+    return {k: np.ascontiguousarray(a.transpose(2, 0, 1)) for k, a in raw.items()}
+
+
+def _evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int = 1,
+              want: dict[str, bool] | None = None, dtype=np.float64) -> dict[str, np.ndarray]:
+    """`evaluate` in the samples-last layout: variable -> (R, Y, n) or (1, Y, n).
+
+    `want` (Monte Carlo passes): only these variables, each mapped to True when its regions
+    are needed; those mapped to False may come back as (1, Y, n) World totals. `dtype`:
+    float64 (central run, sensitivity) or float32 (Monte Carlo chunks).
+    """
+    v = _Values(c, values, n, dtype)
+    o = _Outputs(want)
     s = c.scenario
     Y = len(c.years)
     pol = c.policy
-    out: dict[str, np.ndarray] = {}
-
-    pue = v.regional("pue") * np.ones((1, 1, Y))
-    wue = v.regional("wue_onsite_l_per_kwh") * np.ones((1, 1, Y))
-    clean = v.regional("clean_power_share") * np.ones((1, 1, Y))
-    if pol is not None:
-        pue, wue, clean = pol.facility(pue, wue, clean)
-    software = (1.0 - v("efficiency.software_gain_per_year")) ** c.dy[None, None, :]
+    pue, wue, clean = v.regional("pue"), v.regional("wue_onsite_l_per_kwh"), v.regional("clean_power_share")
+    if pol is not None:                                                  # (R, 1, n) -> maybe (R, Y, n)
+        pue, wue, clean = (_from_hook(a, v.dtype) for a in pol.facility(*map(_to_hook, (pue, wue, clean))))
+    pue_twh = pue / KWH_PER_TWH   # IT kWh -> facility TWh (and accelerator W -> facility GW)
+    dy = v.const("dy", lambda: c.dy[:, None])                                 # (Y, 1)
+    software = _power_path((1.0 - v("efficiency.software_gain_per_year")), c.dy)   # (1, Y, n)
 
     # --- supply side: the fleet
-    fleet_it = None
-    hw_j_per_flop = None
+    fleet_it = hw_j_per_flop = None
     if c.fleet_axes is not None:
-        fleet_it, hw_j_per_flop = _fleet(c, v, out, pue)
+        fleet_it, hw_j_per_flop = _fleet(c, v, o, pue_twh)
+    shares = _fleet_shares(c, v, fleet_it)
 
     # --- demand side: workloads and training (IT boundary, kWh), by region
-    def shares_of(fixed: np.ndarray | None) -> np.ndarray:
-        if fixed is not None:
-            return fixed[None, :, None]
-        if fleet_it is not None:
-            tot = fleet_it.sum(axis=1, keepdims=True)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                sh = np.where(tot > 0, fleet_it / np.where(tot > 0, tot, 1.0), c.default_shares[None, :, None])
-            return sh
-        return c.default_shares[None, :, None]
-
-    inference, training, frontier, finetune = _demand(c, v, pol, shares_of, hw_j_per_flop, software, pue, out)
+    inference, training = _demand(c, v, pol, shares, hw_j_per_flop, software, dy, pue_twh, o)
     attributed = inference + training
     if fleet_it is not None and pol is not None and pol.demand_side and pol.fleet_response > 0:
         # the unattributed fleet use follows the modelled demand's relative change
-        inf0, tr0, _, _ = _demand(c, v, None, shares_of, hw_j_per_flop, software, pue, None)
+        inf0, tr0 = _demand(c, v, None, shares, hw_j_per_flop, software, dy, pue_twh, None)
         a0 = inf0 + tr0
         with np.errstate(invalid="ignore", divide="ignore"):
             rel = np.where(a0 > 0, attributed / np.where(a0 > 0, a0, 1.0), 1.0)
@@ -486,213 +574,280 @@ def evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int = 
     # --- reconciliation
     if fleet_it is not None:
         unattributed = np.maximum(fleet_it - attributed, 0.0)
-        out["Fleet|Energy"] = fleet_it * pue / KWH_PER_TWH
-        out["_excess"] = np.maximum(attributed - fleet_it, 0.0) / KWH_PER_TWH
+        o.put("Fleet|Energy", lambda: fleet_it * pue_twh)
+        o.put("_excess", lambda: np.maximum(attributed - fleet_it, 0.0) / KWH_PER_TWH)
     else:
         unattributed = np.zeros_like(attributed)
     total_it = attributed + unattributed
-    energy = total_it * pue / KWH_PER_TWH
-    out["Energy"] = energy
-    out["Energy|Inference"] = inference * pue / KWH_PER_TWH
-    out["Energy|Training"] = training * pue / KWH_PER_TWH
-    out["Energy|Training|Frontier"] = frontier * pue / KWH_PER_TWH
-    out["Energy|Training|Fine-tuning"] = finetune * pue / KWH_PER_TWH
-    out["Energy|Unattributed"] = unattributed * pue / KWH_PER_TWH
-    out["Energy|IT"] = total_it / KWH_PER_TWH
+    energy = total_it * pue_twh
+    o["Energy"] = energy
+    o.put("Energy|Inference", lambda: inference * pue_twh)
+    o.put("Energy|Training", lambda: training * pue_twh)
+    o.put("Energy|Unattributed", lambda: unattributed * pue_twh)
+    o.put("Energy|IT", lambda: total_it / KWH_PER_TWH)
 
     # --- conventional data centres
-    if s.conventional:
-        base = v.regional("conventional_twh_2018")
-        g = v.regional("conventional_growth_per_year")
-        gp = v.regional("conventional_growth_projected")
-        y = c.years[None, None, :]
-        conv = base * (1.0 + g) ** (np.minimum(y, GRID_BASE_YEAR) - CONVENTIONAL_BASE_YEAR) \
-            * (1.0 + gp) ** np.maximum(y - GRID_BASE_YEAR, 0)
-        out["Data Centres|AI"] = energy
-        out["Data Centres|Conventional"] = conv
-        out["Data Centres"] = energy + conv
+    if s.conventional and o.wants("Data Centres", "Data Centres|AI", "Data Centres|Conventional"):
+        conv = _conventional(c, v)
+        o.put("Data Centres|AI", lambda: energy)
+        o.put("Data Centres|Conventional", lambda: conv)
+        o.put("Data Centres", lambda: energy + conv)
 
     # --- impacts
-    intensity = _intensity(c, v, Y)
-    loc = energy * intensity / 1e3
-    out["Emissions|Location-based"] = loc
-    out["Emissions|Market-based"] = loc * (1.0 - clean)
-    out["Emissions|Embodied"] = out.pop("_embodied", np.zeros((n, R, Y)))
-    out["Emissions"] = loc + out["Emissions|Embodied"]
-    out["Water|On-site"] = out["Energy|IT"] * wue
-    out["Water|Off-site"] = energy * v.regional("water_offsite_l_per_kwh")
-    out["Water"] = out["Water|On-site"] + out["Water|Off-site"]
+    embodied = o.pop("_embodied", None)
+    if embodied is None:
+        embodied = np.zeros((R, 1, 1), dtype=v.dtype)
+    if o.wants("Emissions", "Emissions|Location-based", "Emissions|Market-based"):
+        loc = energy * _intensity(c, v, unit=1e-3)          # TWh x g/kWh / 1e3 = Mt CO2e
+        o.put("Emissions|Location-based", lambda: loc)
+        o.put("Emissions|Market-based", lambda: loc * (1.0 - clean))
+        o.put("Emissions", lambda: loc + embodied)
+    o.put("Emissions|Embodied", lambda: embodied)
+    if o.wants("Water", "Water|On-site", "Water|Off-site"):
+        onsite = total_it * (wue / KWH_PER_TWH)
+        offsite = energy * v.regional("water_offsite_l_per_kwh")
+        o.put("Water|On-site", lambda: onsite)
+        o.put("Water|Off-site", lambda: offsite)
+        o.put("Water", lambda: onsite + offsite)
     if c.fleet_axes is not None:
-        out["Power|Average"] = energy * 1e3 / fl.HOURS_PER_YEAR
-    return out
+        o.put("Power|Average", lambda: energy * (1e3 / fl.HOURS_PER_YEAR))
+    return o.result(n, Y)
 
 
-def _demand(c: Compiled, v: "_Values", pol, shares_of, hw_j_per_flop, software, pue, out: dict | None):
-    """Workloads and training at the IT boundary (kWh), (n, R, Y) each; fills `out` per workload."""
+def _fleet_shares(c: Compiled, v: _Values, fleet_it: np.ndarray | None) -> np.ndarray:
+    """Regional split of demand that follows the fleet: its IT energy by region (R, Y, n);
+    the scenario's default split (R, 1, 1) without a fleet or where it has no energy."""
+    default = v.const("default_shares", lambda: c.default_shares[:, None, None])
+    if fleet_it is None:
+        return default
+    tot = fleet_it.sum(axis=0, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(tot > 0, fleet_it / np.where(tot > 0, tot, 1.0), default)
+
+
+def _demand(c: Compiled, v: _Values, pol, shares: np.ndarray, hw_j_per_flop, software, dy, pue_twh,
+            o: _Outputs | None) -> tuple[np.ndarray, np.ndarray]:
+    """Inference and training at the IT boundary (kWh), (R, Y, n) each; fills `o` (when given)
+    per workload and for training.
+
+    A workload's IT energy is first a World total (1, Y, n): volume x energy per unit. Those
+    that follow the fleet's regional split are summed and split once; those with their own
+    split (`region_shares`) are split one by one.
+    """
     s = c.scenario
-    n, Y = v.n, len(c.years)
-    dy = c.dy[None, :]
+    Y = len(c.years)
+    o = o if o is not None else _Outputs({})   # a sink that wants nothing
     pf, host, idle = v("boundary.production_factor"), v("boundary.host_ratio"), v("boundary.idle_ratio")
-    store = out if out is not None else {}
-    inference = np.zeros((n, R, Y))
-    activity_total = np.zeros((n, R, Y))
+    follow = np.zeros((1, 1, 1), dtype=v.dtype)     # World IT of workloads on the fleet's split
+    inference = np.zeros((R, 1, 1), dtype=v.dtype)  # IT of workloads with their own split
+    activity = np.zeros((R, 1, 1), dtype=v.dtype)
     for w in c.workloads:
         p = f"workloads.{w.name}"
-        volume = v.growth(f"{p}.growth", v(f"{p}.requests_per_day"), dy, w.ceiling) * DAYS_PER_YEAR  # (n, Y)
+        base = v(f"{p}.requests_per_day")
+        volume = v.growth(f"{p}.growth", base, dy, w.ceiling) * DAYS_PER_YEAR     # (Y, n) requests/yr
         if pol is not None:
-            volume = pol.volume(w.name, volume, v(f"{p}.requests_per_day")[:, :, 0] * DAYS_PER_YEAR, c)
-        per_unit = _energy_per_unit(c, v, w, pol)                     # (n, 1, Y) at the workload's boundary
+            volume = np.asarray(pol.volume(w.name, volume.T, base[0].T * DAYS_PER_YEAR, c), dtype=v.dtype).T
+        per_unit = _energy_per_unit(c, v, w, pol)                    # (1, Y, n) at the workload's boundary
         if w.hardware is not None and hw_j_per_flop is not None:
             ref = v(f"fleet.classes.{w.hardware}.tdp_w") / v(f"fleet.classes.{w.hardware}.peak_tflops")
             per_unit = per_unit * hw_j_per_flop / ref
         per_unit = per_unit * software
         share_mp, ratio_mp = v(f"{p}.multipurpose_share"), v(f"{p}.multipurpose_ratio")
         if pol is not None:
-            share_mp = pol.multipurpose_share(w.name, share_mp * np.ones((1, 1, Y)))
+            share_mp = _from_hook(pol.multipurpose_share(w.name, _to_hook(share_mp * np.ones((1, Y, 1), v.dtype))),
+                                  v.dtype)
         per_unit = per_unit * (1.0 - share_mp + share_mp * ratio_mp)
         pue_m = v(f"{p}.energy.pue") if w.pue_measured else None
-        it_unit = bnd.to_it(per_unit, w.boundary, pf, host, idle, pue_m)
-        sh = shares_of(w.region_shares)
-        store[f"_unit|{w.name}"] = it_unit * np.ones((1, 1, Y))
-        it = volume[:, None, :] * it_unit * sh
-        store[INFERENCE_PREFIX + w.label] = it * pue / KWH_PER_TWH
-        act = volume[:, None, :] * sh / 1e9
-        store[ACTIVITY_PREFIX + w.label] = act
-        activity_total = activity_total + act
-        inference = inference + it
+        it_unit = bnd.to_it(per_unit, w.boundary, pf, host, idle, pue_m)   # (1, Y, n) kWh per unit
+        o.put(f"_unit|{w.name}", lambda: it_unit)
+        it = volume[None] * it_unit                                          # (1, Y, n) World IT kWh
+        if w.region_shares is None:
+            sh = shares
+            follow = follow + it
+        else:
+            sh = v.const(("region_shares", w.name), lambda: w.region_shares[:, None, None])
+            inference = inference + it * sh
+        o.put_split(INFERENCE_PREFIX + w.label, it, sh, pue_twh)
+        if o.wants(ACTIVITY_PREFIX + w.label, "Activity|Inference"):
+            act = volume[None] * sh / 1e9
+            o[ACTIVITY_PREFIX + w.label] = act
+            activity = activity + act
+    inference = inference + follow * shares
+    o.put("Activity|Inference", lambda: activity)
 
-    frontier = np.zeros((n, R, Y))
-    finetune = np.zeros((n, R, Y))
-    if s.training is not None:
-        t = s.training
-        runs = v.growth("training.runs_growth", v("training.runs_per_year"), dy, t.runs_growth.ceiling is not None)
-        gwh = v.growth("training.energy_growth", v("training.gwh_per_run"), dy, t.energy_growth.ceiling is not None)
-        kwh = bnd.to_it((runs * gwh * 1e6)[:, None, :], t.boundary, 1.0, host, idle)
-        sh = shares_of(None if t.region_shares is None else np.array([t.region_shares.get(r, 0.0) for r in REGION_IDS]))
-        frontier = kwh * sh
-        finetune = frontier * v("training.finetune_ratio")
-    training = frontier + finetune
-    store["Activity|Inference"] = activity_total
-
-    return inference, training, frontier, finetune
+    training = np.zeros((R, 1, 1), dtype=v.dtype)
+    if s.training is None:
+        o.put("Energy|Training|Frontier", lambda: training)
+        o.put("Energy|Training|Fine-tuning", lambda: training)
+        return inference, training
+    t = s.training
+    runs = v.growth("training.runs_growth", v("training.runs_per_year"), dy, t.runs_growth.ceiling is not None)
+    gwh = v.growth("training.energy_growth", v("training.gwh_per_run"), dy, t.energy_growth.ceiling is not None)
+    kwh = bnd.to_it((runs * gwh * 1e6)[None], t.boundary, 1.0, host, idle)   # (1, Y, n) World
+    sh = shares if t.region_shares is None else v.const(
+        "training_shares", lambda: np.array([t.region_shares.get(r, 0.0) for r in REGION_IDS])[:, None, None])
+    ratio = v("training.finetune_ratio")
+    training = (kwh * (1.0 + ratio)) * sh          # frontier runs + fine-tuning
+    o.put_split("Energy|Training|Frontier", kwh, sh, pue_twh)
+    o.put_split("Energy|Training|Fine-tuning", kwh * ratio, sh, pue_twh)
+    return inference, training
 
 
 def _energy_per_unit(c: Compiled, v: _Values, w: WorkloadPlan, pol) -> np.ndarray:
-    """Energy per unit at the workload's boundary (kWh), (n, 1, Y) or (n, 1, 1)."""
+    """Energy per unit at the workload's boundary (kWh), (1, Y, n) or (1, 1, n)."""
     p = f"workloads.{w.name}"
     if w.kind == "per_unit":
         e = v(f"{p}.energy") * v(f"{p}.energy.multiplier")
-        return pol.energy_factor(w.name, e, c) if pol is not None else e
+        return _from_hook(pol.energy_factor(w.name, _to_hook(e), c), v.dtype) if pol is not None else e
     q = lambda k: v(f"{p}.llm.{k}")  # noqa: E731
     m = c.scenario.workloads[w.name].llm
     mix = sum(share * m.size_factors[k] for k, share in m.model_mix.items())
     moe = q("moe_share")
     reasoning = q("reasoning_share")
     if pol is not None:
-        moe, reasoning = pol.llm_shares(w.name, moe, reasoning, c)
+        moe, reasoning = (_from_hook(a, v.dtype) for a in pol.llm_shares(w.name, _to_hook(moe), _to_hook(reasoning), c))
     moe_f = 1.0 - moe + moe / q("moe_factor")
     reason_f = 1.0 - reasoning + reasoning * q("reasoning_energy_multiplier")
     j = q("output_tokens") * q("j_per_output_token") * mix * moe_f * reason_f \
         + q("input_tokens") * q("j_per_output_token") * q("input_token_ratio") * mix * moe_f
     e = j / 3.6e6
-    return pol.energy_factor(w.name, e, c) if pol is not None else e
+    return _from_hook(pol.energy_factor(w.name, _to_hook(e), c), v.dtype) if pol is not None else e
 
 
-def _installed(c: Compiled, cname: str, total, grown_idx, scale, refresh: bool) -> np.ndarray:
-    """Installed accelerators of one class, (n, R, Y)."""
-    k = fl.CLASS_IDS.index(cname)
-    M = (c.vintage_refresh if refresh else c.vintage)[cname]
-    fixed = (c.fixed_installed_refresh if refresh else c.fixed_installed)[cname]
-    n = len(scale)
-    inst = np.broadcast_to(fixed[None], (n,) + fixed.shape).copy()
-    if len(grown_idx):
-        ship = total * c.fleet_axes.mix[k, grown_idx][None, :]            # (n, G)
-        inst += np.tensordot(ship, M[:, grown_idx, :], axes=([1], [1]))   # (n, R, Y)
-    return inst * scale[:, None, None]
+def _basis(c: Compiled, v: _Values) -> fl.InstalledBasis:
+    """The fleet's installed-base matrices (see fl.InstalledBasis), made once per dtype."""
+    cache = c.eval_cache
+    key = ("basis", v.dtype.str)
+    if key not in cache:
+        b64 = cache.get(("basis", "<f8"))
+        if b64 is None:
+            b64 = cache[("basis", "<f8")] = fl.installed_basis(
+                c.fleet_axes, c.vintage, c.fixed_installed, c.vintage_refresh, c.fixed_installed_refresh)
+        cache[key] = fl.basis_as(b64, v.dtype)
+    return cache[key]
 
 
-def _fleet(c: Compiled, v: _Values, out: dict, pue: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Installed base, IT energy (kWh), peak, embodied and J/FLOP of the fleet; fills `out`.
+def _fleet(c: Compiled, v: _Values, o: _Outputs, pue_twh: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The fleet's IT energy (kWh, (R, Y, n)) and its accelerators' J per FLOP (1, Y, n) (None when
+    no workload is tied to a hardware class); fills `o` with installed base, shipments, peak
+    power and embodied emissions.
 
-    With the hardware-refresh lever, accelerators retire earlier and the compute
-    (peak TFLOPS) they provided is replaced by newest-class (B200-class) accelerators.
+    Every class sum is one matrix product with the installed-base basis (fl.InstalledBasis).
+    With the hardware-refresh lever, accelerators retire earlier and the compute (peak
+    TFLOPS) they provided is replaced by newest-class (B200-class) accelerators.
     """
     axes = c.fleet_axes
-    n = v.n
-    Y = len(c.years)
-    scale = v("fleet.shipments_scale")[:, 0, 0]
-    has_ceiling = c.scenario.fleet.growth.ceiling is not None
-    grown_idx = np.nonzero(axes.growth_mask)[0]
+    basis = _basis(c, v)
+    scale = v("fleet.shipments_scale")[0]                        # (1, n)
+    grown = np.nonzero(axes.growth_mask)[0]
     total = None
-    if len(grown_idx):
-        dyf = (axes.years_full[grown_idx] - axes.anchor_year)[None, :].astype(float)
-        total = v.growth("fleet.growth", np.full((n, 1, 1), axes.anchor_total), dyf, has_ceiling)  # (n, G)
-    refresh = bool(c.vintage_refresh)
-    uscale = v("fleet.utilisation_scale")
-    insts = {}
-    deficit = np.zeros((n, R, Y))
-    for cname in fl.CLASS_IDS:
-        inst = _installed(c, cname, total, grown_idx, scale, refresh)
-        if refresh:
-            base = _installed(c, cname, total, grown_idx, scale, False)
-            deficit += (base - inst) * v(f"fleet.classes.{cname}.peak_tflops")
-        insts[cname] = inst
-    if refresh:
-        newest = fl.CLASS_IDS[-2]  # b200: the newest GPU class
-        insts[newest] = insts[newest] + np.maximum(deficit, 0.0) / v(f"fleet.classes.{newest}.peak_tflops")
-    fleet_it = np.zeros((n, R, Y))
-    peak = np.zeros((n, R, Y))
-    embodied = np.zeros((n, R, Y))
-    installed_all = np.zeros((n, R, Y))
-    acc_energy = np.zeros((n, 1, Y))
-    work = np.zeros((n, 1, Y))
-    util_num = np.zeros((n, 1, Y))
-    util_den = np.zeros((n, 1, Y))
-    life_new = c.policy.refresh_lifetime() if refresh else None
-    for cname in fl.CLASS_IDS:
-        p = f"fleet.classes.{cname}"
-        inst = insts[cname]
-        tdp, srv = v(f"{p}.tdp_w"), v(f"{p}.server_w_per_accelerator")
-        idle_f = v(f"{p}.idle_fraction")
-        u = np.minimum(1.0, v(f"{p}.utilisation") * uscale)
-        pmax = tdp + srv
-        pavg = pmax * (idle_f + (1.0 - idle_f) * u)
-        fleet_it += inst * pavg * fl.HOURS_PER_YEAR / 1e3
-        peak += inst * pmax
-        life = v(f"{p}.lifetime_years") * np.ones((1, 1, Y))
-        if life_new is not None:
-            life = np.where(c.years[None, None, :] >= life_new[0], np.minimum(life, life_new[1]), life)
-        embodied += inst * v(f"{p}.embodied_kg_per_accelerator") / life
-        installed_all += inst
-        out[FLEET_CLASS_PREFIX + fl.CLASS_LABELS[cname]] = inst / 1e6
-        world = inst.sum(axis=1, keepdims=True)
-        acc_energy += world * u * tdp
-        work += world * u * v(f"{p}.peak_tflops")
-        util_num += world * pmax * u
-        util_den += world * pmax
-    out["Fleet|Installed Accelerators"] = installed_all / 1e6
-    ship_all = axes.history.sum(axis=0)[None, :] * np.ones((n, 1))
-    if len(grown_idx):
-        ship_all[:, grown_idx] += total
-    ship_r = ship_all[:, None, :] * axes.shares[None, :, :] * scale[:, None, None]
-    out["Fleet|Shipments"] = ship_r[:, :, axes.scen_index] / 1e6
-    out["Power|Peak"] = peak * pue / 1e9
-    out["_embodied"] = embodied / 1e9
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["Utilisation|Fleet"] = np.where(util_den > 0, util_num / np.where(util_den > 0, util_den, 1), 0.0)
-        j_per_flop = np.where(work > 0, acc_energy / np.where(work > 0, work, 1.0), np.nan)
+    if len(grown):
+        dyf = v.const("fleet_dy", lambda: (axes.years_full[grown] - axes.anchor_year)[:, None])   # (G, 1)
+        x0 = v.const("anchor_total", lambda: np.full((1, 1, 1), axes.anchor_total))
+        total = v.growth("fleet.growth", x0, dyf, c.scenario.fleet.growth.ceiling is not None)   # (G, n)
+        x = scale * np.concatenate([np.ones_like(total[:1]), total])         # (J, n) drivers
+    else:
+        x = scale
+    tdp, srv, idle_f = v.classes("tdp_w"), v.classes("server_w_per_accelerator"), v.classes("idle_fraction")
+    tflops = v.classes("peak_tflops")
+    u = np.minimum(1.0, v.classes("utilisation") * v("fleet.utilisation_scale")[0])   # (C, n)
+    pmax = tdp + srv                                     # W per accelerator at full load
+    pavg = pmax * (idle_f + (1.0 - idle_f) * u)          # W per accelerator, average
+
+    def csum(w: np.ndarray, world: bool = False) -> np.ndarray:
+        return basis.sum(x, w, tflops, world)
+
+    fleet_it = csum(pavg * (fl.HOURS_PER_YEAR / 1e3))    # kWh/yr
+    o.put("Power|Peak", lambda: csum(pmax) * pue_twh)    # GW at the meter
+    if o.wants("Emissions", "Emissions|Embodied"):
+        kg, life = v.classes("embodied_kg_per_accelerator"), v.classes("lifetime_years")
+        emb = csum(kg / life)                            # kg/yr, straight-line over the lifetime
+        new_life = c.policy.refresh_lifetime() if basis.refresh else None
+        if new_life is not None:   # amortised over the shorter life from the refresh year on
+            after = csum(kg / np.minimum(life, new_life[1]))
+            emb = np.where((c.years >= new_life[0])[None, :, None], after, emb)
+        o["_embodied"] = emb / 1e9                       # Mt CO2e
+    name = "Fleet|Installed Accelerators"
+    o.put(name, lambda: csum(np.ones((len(fl.CLASS_IDS), 1), dtype=v.dtype), o.world_only(name)) / 1e6)
+    for k, cname in enumerate(fl.CLASS_IDS):
+        o.put(FLEET_CLASS_PREFIX + fl.CLASS_LABELS[cname],
+              lambda: csum(v.const(("onehot", k), lambda: np.eye(len(fl.CLASS_IDS))[:, k:k + 1])) / 1e6)
+    if o.wants("Fleet|Shipments"):
+        hist = v.const("shipped_history", lambda: axes.history.sum(axis=0)[:, None])   # (Yf, 1)
+        ship = np.zeros((hist.shape[0], x.shape[1]), dtype=v.dtype) + hist
+        if total is not None:
+            ship[grown] += total
+        shares = v.const("install_shares", lambda: axes.shares[:, :, None])             # (R, Yf, 1)
+        o["Fleet|Shipments"] = (ship[None] * shares * scale[None])[:, axes.scen_index] / 1e6
+    if o.wants("Utilisation|Fleet"):
+        num, den = csum(pmax * u, world=True), csum(pmax, world=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            o["Utilisation|Fleet"] = np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)
+    j_per_flop = None
+    if any(w.hardware is not None for w in c.workloads):
+        acc_energy, work = csum(u * tdp, world=True), csum(u * tflops, world=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            j_per_flop = np.where(work > 0, acc_energy / np.where(work > 0, work, 1.0), np.nan)
     return fleet_it, j_per_flop
 
 
-def _intensity(c: Compiled, v: _Values, Y: int) -> np.ndarray:
-    """Location-based grid intensity (g/kWh), (n, R, Y): observed history before the base year
-    of the national data, then the base value x (1 - decarbonisation)^(y - base)."""
-    base = v.regional("grid_intensity_g_per_kwh")
-    d = v.regional("decarbonisation_per_year")
-    path = base * (1.0 - d) ** (c.years[None, None, :] - GRID_BASE_YEAR)
+def _power_path(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """x ** k[y] for each year: x (R, 1, n), whole-number exponents k (Y,) -> (R, Y, n).
+
+    The exponents of the model's yearly paths step by 0 or +1 from year to year, so after the
+    first year's power (repeated squaring on the small (R, 1, n)) each year is one multiply
+    of the previous one: a power or exp over (R, Y, n) costs about ten times more.
+    """
+    k = np.rint(k).astype(int)
+    steps = np.diff(k)
+    if len(k) == 0 or not np.isin(steps, (0, 1)).all():
+        return x ** k[None, :, None].astype(x.dtype)
+    out = np.empty((x.shape[0], len(k), x.shape[2]), dtype=np.result_type(x, np.float32))
+    out[:, 0] = _int_power(x[:, 0], int(k[0]))
+    for j, step in enumerate(steps, start=1):
+        if step:
+            np.multiply(out[:, j - 1], x[:, 0], out=out[:, j])
+        else:
+            out[:, j] = out[:, j - 1]
+    return out
+
+
+def _int_power(x: np.ndarray, k: int) -> np.ndarray:
+    """x ** k for a whole number k by repeated squaring (k < 0: 1 / x ** -k)."""
+    if k < 0:
+        return 1.0 / _int_power(x, -k)
+    result = np.ones_like(x)
+    base = x
+    while k:
+        if k & 1:
+            result = result * base
+        k >>= 1
+        if k:
+            base = base * base
+    return result
+
+
+def _conventional(c: Compiled, v: _Values) -> np.ndarray:
+    """Conventional data-centre load (TWh), (R, Y, n): the 2018 base grown at the historical rate
+    to 2024, then at the projected rate."""
+    base = v.regional("conventional_twh_2018")
+    g, gp = v.regional("conventional_growth_per_year"), v.regional("conventional_growth_projected")
+    k_hist = np.minimum(c.years, GRID_BASE_YEAR) - CONVENTIONAL_BASE_YEAR
+    k_proj = np.maximum(c.years - GRID_BASE_YEAR, 0)
+    return base * _power_path(1.0 + g, k_hist) * _power_path(1.0 + gp, k_proj)
+
+
+def _intensity(c: Compiled, v: _Values, unit: float = 1.0) -> np.ndarray:
+    """Location-based grid intensity (g/kWh x `unit`), (R, Y, n): observed history before the
+    base year of the national data, then the base value x (1 - decarbonisation)^(y - base)."""
+    base = v.regional("grid_intensity_g_per_kwh") * unit
+    path = base * _power_path(1.0 - v.regional("decarbonisation_per_year"), c.years - GRID_BASE_YEAR)
     obs = c.grid_observed
     if obs is not None and np.isfinite(obs).any():
-        path = np.where(np.isfinite(obs)[None], base * np.nan_to_num(obs)[None], path)
+        cols = np.nonzero(np.isfinite(obs).any(axis=0))[0]          # years with an observation
+        seen = np.isfinite(obs[:, cols])[:, :, None]
+        ratio = v.const("grid_observed", lambda: np.nan_to_num(obs[:, cols])[:, :, None])
+        path[:, cols] = np.where(seen, base * ratio, path[:, cols])
     return path
 
 
@@ -701,8 +856,8 @@ def central(c: Compiled) -> dict[str, np.ndarray]:
     return {k: a[0] for k, a in evaluate(c).items()}
 
 
-#: design columns drawn per scipy call: scipy builds float64 and int64 (samples, d) temporaries,
-#: about 3 GB for 1,000,000 samples x 84 parameters at once; blocks keep that near 0.4 GB
+#: design columns per block of the Latin hypercube (each block from its own spawned generator,
+#: as scipy.stats.qmc drew it; kept so seeded designs stay the same)
 LHS_BLOCK = 8
 
 
@@ -711,22 +866,18 @@ def lhs_design(c: Compiled, samples: int, seed: int) -> np.ndarray:
 
     Drawn LHS_BLOCK columns at a time from one seeded generator: every column is stratified
     and columns are independently permuted, so the blocks together are one Latin hypercube.
+    The array is column-major (each parameter's draws contiguous), so a row range of it is
+    cheap to turn into draws.
     """
-    from scipy.stats import qmc
-
-    d = max(1, len(c.uncertain))
-    rng = np.random.default_rng(seed)
-    out = np.empty((samples, d), dtype=np.float32)
-    for j in range(0, d, LHS_BLOCK):
-        k = min(LHS_BLOCK, d - j)
-        out[:, j:j + k] = qmc.LatinHypercube(d=k, rng=rng).random(samples)
-    return out
+    return sampling.latin_hypercube(samples, max(1, len(c.uncertain)), seed, LHS_BLOCK).T
 
 
-def draws_from_design(c: Compiled, u: np.ndarray) -> dict[str, np.ndarray]:
-    """Parameter values for rows of an LHS design (inverse CDF of each distribution)."""
-    eps = np.float32(1e-7)
-    return {p.path: p.dist.ppf(np.clip(u[:, i].astype(float), eps, 1 - eps)) for i, p in enumerate(c.uncertain)}
+def draws_from_design(c: Compiled, u: np.ndarray, dtype=np.float64) -> dict[str, np.ndarray]:
+    """Parameter values (n,) of `dtype` for rows of an LHS design u (n, d): inverse CDF of each
+    distribution (closed forms for whole groups of parameters, as scipy computes them)."""
+    unc = c.uncertain
+    x = sampling.inverse_cdf([p.dist for p in unc], u.T, dtype)   # (d, n)
+    return {p.path: x[i] for i, p in enumerate(unc)}
 
 
 def sample_parameters(c: Compiled, samples: int, seed: int) -> dict[str, np.ndarray]:
@@ -876,18 +1027,23 @@ def _drivers(c: Compiled) -> str:
 
 
 def mc_memory_bytes(c: Compiled, samples: int) -> int:
-    """Estimated peak memory of a Monte Carlo run (bytes): the float32 design, one pass's kept
-    draws (at most KEEP_BYTES), one chunk's evaluation and one variable's percentile copy."""
-    design = samples * max(1, len(c.uncertain)) * 4
-    keep = min(KEEP_BYTES, samples * sum(_cells(c, k) for k in c.variables() if _sampled(k)) * 4)
+    """Estimated peak memory of a Monte Carlo run (bytes), an upper bound: the float32 design and
+    the generator's float64 block while it is drawn, the kept draws (counted up to KEEP_BYTES:
+    beyond it they wait in a temporary file), one read of them for percentiles (READ_BYTES),
+    and one chunk's evaluation (counted as float64 with every variable, though chunks are
+    float32 with the kept ones)."""
+    design = samples * max(1, len(c.uncertain)) * 4 + samples * (LHS_BLOCK + 1) * 8
+    kept = samples * sum(_cells(c, k) for k in c.variables() if _sampled(k)) * 4
     chunk = min(samples, CHUNK) * (len(c.variables()) + 40) * R * len(c.years) * 8
-    one = samples * len(c.years) * 4 * 2
-    return design + keep + chunk + one + 150 * 2**20
+    return design + min(KEEP_BYTES, kept) + min(READ_BYTES, kept) + chunk + 150 * 2**20
 
 
-CHUNK = 10_000
-#: float32 draws kept per pass; more variables take more passes over the same design
+#: samples evaluated at once: (R, Y, CHUNK) float32 temporaries of about 0.5 MB stay in cache
+CHUNK = 2_048
+#: float32 draws kept in memory at most; beyond it they go to a temporary file
 KEEP_BYTES = 384 * 2**20
+#: draws gathered at once for percentiles (a block of cells, every sample)
+READ_BYTES = 64 * 2**20
 
 
 def memory_limit_bytes() -> int:
@@ -932,8 +1088,7 @@ def run_projection(scenario: Scenario, samples: int = 0, seed: int = 0, measurem
                                 f"above the limit of {limit / 2**30:.1f} GiB (half the available memory; set "
                                 f"WATTCAST_MC_MEMORY_MB to change it): use fewer samples")
         design = lhs_design(c, samples, seed)
-        for group in _pass_groups(c, samples):
-            pct.update(_monte_carlo_pass(c, design, group))
+        pct = _monte_carlo(c, design)
         del design
     elif samples > 0:
         pct = {k: np.repeat(a[None], 3, axis=0) for k, a in cen.items() if _sampled(k)}
@@ -948,7 +1103,9 @@ def _cells(c: Compiled, var: str) -> int:
 
 
 def _pass_groups(c: Compiled, samples: int) -> list[list[str]]:
-    """Sampled variables split so one pass keeps at most KEEP_BYTES of float32 draws."""
+    """Sampled variables split so one group's float32 draws take at most KEEP_BYTES; more than
+    one group means the draws wait in a temporary file (their percentiles are still taken
+    READ_BYTES at a time)."""
     groups: list[list[str]] = [[]]
     used = 0
     for k in (v for v in c.variables() if _sampled(v)):
@@ -961,54 +1118,142 @@ def _pass_groups(c: Compiled, samples: int) -> list[list[str]]:
     return groups
 
 
-def _monte_carlo_pass(c: Compiled, design: np.ndarray, group: list[str]) -> dict[str, np.ndarray]:
-    """Evaluate every chunk of the design, keep the group's variables, return their percentiles."""
+def _monte_carlo(c: Compiled, design: np.ndarray) -> dict[str, np.ndarray]:
+    """Percentiles (3, R + 1, Y) of every sampled variable over the rows of `design`.
+
+    One evaluation pass, chunk by chunk (float32). Each chunk's kept values (World, and
+    regions for REGIONAL_PERCENTILES) are a (cells, chunk samples) block, stored as it
+    comes, in memory or, beyond KEEP_BYTES, in a temporary file; then every sample of a
+    block of cells is gathered at a time (READ_BYTES) and partitioned for p5/p50/p95.
+    """
     samples = design.shape[0]
+    groups = _pass_groups(c, samples)
+    kept = [k for g in groups for k in g]
+    offsets = np.cumsum([0] + [_cells(c, k) for k in kept])
+    rows = {k: (int(offsets[i]), int(offsets[i + 1])) for i, k in enumerate(kept)}
+    n_rows = int(offsets[-1])
+    want = {k: k in REGIONAL_PERCENTILES for k in kept}
+    q = np.empty((3, n_rows))
+    with _threads_for_small_products(), _KeptBlocks(n_rows, samples, spill=len(groups) > 1) as store:
+        for start in range(0, samples, CHUNK):
+            store.append(_chunk_rows(c, design[start:start + CHUNK], want, rows, n_rows))
+        step = max(1, READ_BYTES // (4 * samples))
+        for lo in range(0, n_rows, step):
+            hi = min(n_rows, lo + step)
+            q[:, lo:hi] = _percentiles(store.read(lo, hi))
+    return {k: _regional_percentiles(c, q[:, a:b]) for k, (a, b) in rows.items()}
+
+
+def _threads_for_small_products():
+    """One BLAS thread while chunks are evaluated: the fleet's matrix products are small (about
+    55 x 64 per sample), and OpenBLAS's second thread spin-waits, which made them 10x slower
+    on a busy 2-core machine."""
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _THREADPOOLS = ThreadpoolController()
+    return _THREADPOOLS.limit(limits=1, user_api="blas")
+
+
+_THREADPOOLS = None
+
+
+def _chunk_rows(c: Compiled, u: np.ndarray, want: dict[str, bool], rows: dict[str, tuple[int, int]],
+                n_rows: int) -> np.ndarray:
+    """(kept cells, chunk samples) float32: World (Y rows), then each region's Y rows where
+    `want` says so, per kept variable; checked for finite and non-negative values."""
+    m = u.shape[0]
     Y = len(c.years)
-    kept = {k: np.empty((samples, _cells(c, k)), dtype=np.float32) for k in group}
-    for start in range(0, samples, CHUNK):
-        stop = min(samples, start + CHUNK)
-        raw = evaluate(c, draws_from_design(c, design[start:stop]), stop - start)
-        check_invariants(c, {k: a for k, a in raw.items() if not k.startswith("_")}, "Monte Carlo")
-        for k in group:
-            a = raw[k]
-            if k in REGIONAL_PERCENTILES and a.shape[1] > 1:
-                block = np.concatenate([a.sum(axis=1, keepdims=True), a], axis=1)
-            else:
-                block = a.sum(axis=1, keepdims=True) if a.shape[1] > 1 else a
-            kept[k][start:stop] = block.reshape(stop - start, -1)
-        del raw
-    out = {}
-    for k in group:
-        a = kept.pop(k)
-        # percentiles a block of cells at a time: each block is copied contiguous (samples last)
-        q = np.concatenate([_percentiles(np.ascontiguousarray(a[:, j:j + Y].T)) for j in range(0, a.shape[1], Y)],
-                           axis=1).reshape(3, -1, Y)   # (3, 1 or R + 1, Y)
-        del a
-        if q.shape[1] == 1:
-            q = np.concatenate([q, np.full((3, R, Y), np.nan)], axis=1)
-        out[k] = q
-    return out
+    raw = _evaluate(c, draws_from_design(c, u, np.float32), m, want=want, dtype=np.float32)
+    block = np.empty((n_rows, m), dtype=np.float32)
+    for k, regional in want.items():
+        a = raw[k]                                                    # (R, Y, m) or (1, Y, m)
+        lo, hi = rows[k]
+        if a.shape[0] > 1:
+            a.sum(axis=0, out=block[lo:lo + Y])
+        else:
+            block[lo:lo + Y] = a[0]
+        if regional:
+            block[lo + Y:hi] = a.reshape(R * Y, m)
+    _check_kept(c, block, rows)
+    return block
+
+
+def _check_kept(c: Compiled, block: np.ndarray, rows: dict[str, tuple[int, int]]) -> None:
+    """check_invariants on the kept values of a chunk, done per variable only when the whole
+    block's minimum or maximum is not finite or is negative (the fast path: two reductions)."""
+    lo, hi = block.min(axis=1), block.max(axis=1)          # NaN propagates into both
+    if np.isfinite(lo).all() and np.isfinite(hi).all() and (lo >= 0).all():
+        return
+    check_invariants(c, {k: block[a:b] for k, (a, b) in rows.items()}, "Monte Carlo")
+
+
+class _KeptBlocks:
+    """The kept draws, (cells, samples) float32, arriving as (cells, m) blocks of consecutive
+    samples and read back as ranges of cells for every sample.
+
+    In memory they are written straight into the (cells, samples) array, and `read` returns
+    a view of it (the percentiles partition it in place). With `spill` each block is appended
+    to an unnamed temporary file and `read` gathers a range of cells from every block into
+    one reused buffer. Plain file writes and reads, not np.memmap: the pages of a mapped file
+    count in the process's resident memory, the page cache of a written file does not.
+    """
+
+    def __init__(self, cells: int, samples: int, spill: bool):
+        self.cells, self.samples, self.filled = cells, samples, 0
+        self.index: list[tuple[int, int]] = []     # (samples, file offset) per spilled block
+        self.file = tempfile.TemporaryFile(prefix="wattcast-mc-") if spill else None
+        self.array = None if spill else np.empty((cells, samples), dtype=np.float32)
+        self.buffer: np.ndarray | None = None
+
+    def __enter__(self) -> "_KeptBlocks":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.array = self.buffer = None
+        if self.file is not None:
+            self.file.close()
+
+    def append(self, block: np.ndarray) -> None:
+        m = block.shape[1]
+        if self.file is None:
+            self.array[:, self.filled:self.filled + m] = block
+        else:
+            self.index.append((m, self.file.tell()))
+            self.file.write(np.ascontiguousarray(block).data)
+        self.filled += m
+
+    def read(self, lo: int, hi: int) -> np.ndarray:
+        """Cells lo..hi-1 of every sample, (hi - lo, samples) C-contiguous; the caller may
+        overwrite it (it is the store itself in memory, the read buffer when spilled)."""
+        if self.file is None:
+            return self.array[lo:hi]
+        if self.buffer is None or self.buffer.shape[0] < hi - lo:
+            self.buffer = np.empty((hi - lo, self.samples), dtype=np.float32)
+        out = self.buffer[:hi - lo]
+        self.file.flush()
+        start = 0
+        for m, offset in self.index:
+            self.file.seek(offset + lo * m * 4)
+            out[:, start:start + m] = np.frombuffer(self.file.read((hi - lo) * m * 4), np.float32).reshape(hi - lo, m)
+            start += m
+        return out
+
+
+def _regional_percentiles(c: Compiled, q: np.ndarray) -> np.ndarray:
+    """(3, cells) of one variable -> (3, R + 1, Y), regions NaN for a World-only variable."""
+    Y = len(c.years)
+    q = q.reshape(3, -1, Y)
+    if q.shape[1] == 1:
+        q = np.concatenate([q, np.full((3, R, Y), np.nan)], axis=1)
+    return q
 
 
 def _percentiles(a: np.ndarray) -> np.ndarray:
-    """p5, p50, p95 along the LAST axis by partial sort (linear interpolation, as numpy's default).
-
-    `a` is (..., n); returns (3, ...)."""
-    n = a.shape[-1]
-    lead = a.shape[:-1]
-    flat = a.reshape(-1, n)
-    out = np.full((3, flat.shape[0]), np.nan)
-    ok = ~np.isnan(flat[:, 0])
-    qs = np.array([0.05, 0.5, 0.95]) * (n - 1)
-    lo = np.floor(qs).astype(int)
-    hi = np.minimum(lo + 1, n - 1)
-    kth = np.unique(np.concatenate([lo, hi]))
-    if ok.any():
-        part = np.partition(flat[ok], kth, axis=1)
-        frac = (qs - lo)[:, None]
-        out[:, ok] = part[:, lo].T.astype(float) * (1 - frac) + part[:, hi].T.astype(float) * frac
-    return out.reshape((3,) + lead)
+    """p5, p50, p95 along the LAST axis (linear interpolation, as numpy's default); `a` is
+    (..., n), partitioned in place when contiguous; returns (3, ...)."""
+    return sampling.percentiles(a)
 
 
 def _warnings(c: Compiled, raw: dict[str, np.ndarray]) -> list[str]:

@@ -168,3 +168,75 @@ def vintage_matrix(axes: FleetAxes, lifetime: float, mid_year: bool,
         W2 = np.where(age >= 0, w2[np.clip(age, 0, len(w2) - 1)], 0.0)
         W = np.where(ys[None, :] >= start, np.minimum(W, W2), W)
     return axes.shares[:, :, None] * W[None, :, :]
+
+
+@dataclass
+class InstalledBasis:
+    """Installed accelerators as a linear function of the shipment drivers, for class sums.
+
+    Per class c, region r and scenario year y (G = the grown shipment years, drivers
+    x = scale x (1, total_1, .., total_G), J = 1 + G):
+
+        installed[c, r, y] = sum_j B[c, j, r, y] x[j],   B[c, 0] = fixed history (units),
+                                                          B[c, 1 + g] = mix[c, g] x M_c[r, g, y]
+
+    so a class sum with per-sample weights w[c, n] (power, embodied, ...) is one matrix
+    product: sum_c w[c, n] installed[c, r, y, n] = B[(r, y), (c, j)] @ (w (x) x)[(c, j), n].
+    That replaces C (R, Y, n) temporaries per weighted sum by a small (C x J, n) one.
+    Arrays here are samples-last, as in the engine's evaluation.
+
+    With the hardware-refresh lever every class retires on the refreshed vintages
+    (B_refresh <= B), and the newest GPU class also replaces the compute the early
+    retirements removed: extra = sum_c (tflops_c / tflops_new) x (B_c - B_refresh_c) @ x.
+    Its weight rows are appended, w2[c, n] = w[new, n] x tflops_c / tflops_new against
+    B - B_refresh. (B - B_refresh >= 0, so that deficit is never negative.)
+    """
+
+    B: np.ndarray            # (R * Y, K), K = C x J, or 2 C x J with the refresh lever
+    Bw: np.ndarray           # (Y, K): B summed over regions (World)
+    regions: int
+    refresh: bool
+    newest: int              # index of the class that replaces retired compute
+
+    def sum(self, x: np.ndarray, w: np.ndarray, tflops: np.ndarray | None = None, world: bool = False) -> np.ndarray:
+        """sum_c w[c, n] x installed[c, ..., n]: drivers x (J, n), weights w (C, n) -> (R, Y, n),
+        or (1, Y, n) World totals when `world`. `tflops` (C, n) is needed with the refresh lever."""
+        p = (w[:, None, :] * x[None, :, :]).reshape(-1, max(w.shape[1], x.shape[1]))
+        if self.refresh:
+            w2 = w[self.newest:self.newest + 1] * tflops / tflops[self.newest:self.newest + 1]
+            p = np.concatenate([p, (w2[:, None, :] * x[None, :, :]).reshape(-1, p.shape[1])])
+        if world:
+            return (self.Bw @ p)[None]
+        return (self.B @ p).reshape(self.regions, -1, p.shape[1])
+
+
+def installed_basis(axes: FleetAxes, vintage: dict[str, np.ndarray], fixed: dict[str, np.ndarray],
+                    vintage_refresh: dict[str, np.ndarray] | None = None,
+                    fixed_refresh: dict[str, np.ndarray] | None = None) -> InstalledBasis:
+    """The stacked B of `InstalledBasis` from the per-class vintage matrices M_c (R, Yf, Y) and
+    fixed installed bases (R, Y), float64."""
+
+    def stack(vint: dict[str, np.ndarray], fix: dict[str, np.ndarray]) -> np.ndarray:
+        grown = np.nonzero(axes.growth_mask)[0]
+        blocks = []
+        for k, cname in enumerate(CLASS_IDS):
+            M = vint[cname]                                               # (R, Yf, Y)
+            g = axes.mix[k, grown][None, :, None] * M[:, grown, :]         # (R, G, Y)
+            blocks.append(np.concatenate([fix[cname][:, None, :], g], axis=1))   # (R, J, Y)
+        return np.stack(blocks, axis=2)                                    # (R, J, C, Y)
+
+    B = stack(vintage, fixed)
+    refresh = bool(vintage_refresh)
+    if refresh:
+        Br = stack(vintage_refresh, fixed_refresh)
+        B = np.concatenate([Br, B - Br], axis=2)
+    R, J, C2, Y = B.shape
+    B = B.transpose(0, 3, 2, 1)                                            # (R, Y, C, J): (c, j) as in `sum`
+    return InstalledBasis(np.ascontiguousarray(B.reshape(R * Y, C2 * J)),
+                          np.ascontiguousarray(B.sum(axis=0).reshape(Y, C2 * J)), R, refresh,
+                          CLASS_IDS.index("b200"))
+
+
+def basis_as(b: InstalledBasis, dtype) -> InstalledBasis:
+    """The same basis with its matrices cast to `dtype` (float32 for Monte Carlo chunks)."""
+    return InstalledBasis(b.B.astype(dtype), b.Bw.astype(dtype), b.regions, b.refresh, b.newest)

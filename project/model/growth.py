@@ -8,7 +8,8 @@ import numpy as np
 def grow(x0: np.ndarray, rate: np.ndarray, dy: np.ndarray, ceiling: np.ndarray | None = None) -> np.ndarray:
     """x(dy) from x0 at yearly `rate`; logistic towards `ceiling` when given.
 
-    Shapes: x0, rate, ceiling (n, 1) and dy (1, Y) -> (n, Y). With a ceiling K the path is
+    Shapes broadcast: x0, rate, ceiling (n, 1) and dy (1, Y) -> (n, Y), or samples-last
+    (1, n) and (Y, 1) -> (Y, n) as the engine evaluates. With a ceiling K the path is
     K / (1 + (K / x0 - 1) exp(-r dy)), r = ln(1 + rate), which starts at x0 with growth
     `rate` and never passes K. A base at or above the ceiling is held at K (the ceiling is a
     physical bound; a sampled base can exceed a sampled ceiling): otherwise the path would

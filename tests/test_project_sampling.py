@@ -1,0 +1,124 @@
+"""The Monte Carlo numerics match the scipy/numpy routines they replace (project.model.sampling),
+the fleet's matrix form matches per-class sums, and the float32 World-only Monte Carlo path
+matches the float64 central path."""
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.stats import qmc
+
+import project.engine as eng
+from project.model import fleet as fl
+from project.model import sampling as sp
+from project.scenario import apply_overrides, load_preset
+
+
+@pytest.mark.parametrize("samples,d,block", [(1, 3, 8), (7, 20, 8), (1000, 84, 8), (513, 5, 2)])
+def test_latin_hypercube_is_scipys_design(samples, d, block):
+    rng = np.random.default_rng(11)
+    expected = np.empty((samples, d), dtype=np.float32)
+    for j in range(0, d, block):
+        k = min(block, d - j)
+        expected[:, j:j + k] = qmc.LatinHypercube(d=k, rng=rng).random(samples)
+    got = sp.latin_hypercube(samples, d, 11, block)
+    assert got.shape == (d, samples) and got.dtype == np.float32
+    assert np.array_equal(got.T, expected)
+
+
+DISTS = [
+    stats.triang(c=0.3, loc=2.0, scale=5.0),
+    stats.triang(c=0.0, loc=-0.1, scale=0.3),
+    stats.triang(c=1.0, loc=1.0, scale=1e9),
+    stats.uniform(loc=-3.0, scale=4.0),
+    stats.loguniform(0.24, 3.0),
+    stats.norm(loc=5.0, scale=2.0),
+    stats.lognorm(s=0.8, scale=0.002),
+    stats.truncnorm(-1.5, np.inf, loc=1.0, scale=0.5),   # no closed form here: scipy's own ppf
+]
+
+
+def test_inverse_cdf_matches_scipy_ppf():
+    u = np.random.default_rng(3).random((len(DISTS), 5000)).astype(np.float32)
+    u[:, :4] = [0.0, 1e-9, 0.99999999, 1.0]              # clipped to [1e-7, 1 - 1e-7]
+    q = np.clip(u.astype(float), sp.EPS, 1 - sp.EPS)
+    expected = np.array([d.ppf(q[i]) for i, d in enumerate(DISTS)])
+    got = sp.inverse_cdf(DISTS, u)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+    got32 = sp.inverse_cdf(DISTS, u, np.float32)
+    assert got32.dtype == np.float32
+    span = expected.max(axis=1, keepdims=True) - expected.min(axis=1, keepdims=True)
+    assert (np.abs(got32 - expected) <= 1e-5 * span + 1e-6 * np.abs(expected)).all()
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 20, 21, 999, 1000, 10_001])
+def test_percentiles_equal_numpys_linear_percentiles(n):
+    rng = np.random.default_rng(n)
+    a = rng.lognormal(size=(6, n)).astype(np.float32)
+    a[1] = 2.5                         # all ties
+    a[2, : n // 2] = 1.0               # half ties
+    a[3] = -a[3]
+    a[4, 0] = np.nan                   # a row with no draws (World-only cell)
+    expected = np.percentile(a.astype(float), [5, 50, 95], axis=1)
+    expected[:, 4] = np.nan
+    got = sp.percentiles(a.copy())
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0, equal_nan=True)
+
+
+def _installed_by_loops(c, total, scale, flops, refresh):
+    """The per-class installed base as the engine computed it before the matrix form."""
+    axes = c.fleet_axes
+    grown = np.nonzero(axes.growth_mask)[0]
+    out = {}
+    for k, cname in enumerate(fl.CLASS_IDS):
+        M = (c.vintage_refresh if refresh else c.vintage)[cname]
+        fixed = (c.fixed_installed_refresh if refresh else c.fixed_installed)[cname]
+        ship = total * axes.mix[k, grown][None, :]
+        out[cname] = (fixed[None] + np.tensordot(ship, M[:, grown, :], axes=([1], [1]))) * scale[:, None, None]
+    if refresh:
+        deficit = sum((_installed_by_loops(c, total, scale, flops, False)[k] - out[k]) * flops[:, i, None, None]
+                      for i, k in enumerate(fl.CLASS_IDS))
+        out["b200"] = out["b200"] + np.maximum(deficit, 0.0) / flops[:, 3, None, None]
+    return out
+
+
+@pytest.mark.parametrize("refresh", [False, True])
+def test_installed_basis_class_sums_equal_per_class_loops(refresh):
+    s = load_preset("reference")
+    if refresh:
+        s = apply_overrides(s, {"policy.hardware_refresh": {"start_year": 2027, "lifetime_years": 3}})
+    c = eng.compile_scenario(s)
+    rng = np.random.default_rng(0)
+    n, G = 7, int(c.fleet_axes.growth_mask.sum())
+    total = rng.uniform(1e6, 3e7, size=(n, G))
+    scale = rng.uniform(0.5, 2.0, size=n)
+    flops = rng.uniform(100, 2000, size=(n, len(fl.CLASS_IDS)))
+    w = rng.uniform(0, 1000, size=(n, len(fl.CLASS_IDS)))
+    inst = _installed_by_loops(c, total, scale, flops, refresh)
+    expected = sum(inst[k] * w[:, i, None, None] for i, k in enumerate(fl.CLASS_IDS))    # (n, R, Y)
+    basis = fl.installed_basis(c.fleet_axes, c.vintage, c.fixed_installed, c.vintage_refresh,
+                               c.fixed_installed_refresh)
+    x = scale[None, :] * np.concatenate([np.ones((1, n)), total.T])                      # (J, n)
+    got = basis.sum(x, w.T, flops.T)                                                       # (R, Y, n)
+    np.testing.assert_allclose(got.transpose(2, 0, 1), expected, rtol=1e-12)
+    world = basis.sum(x, w.T, flops.T, world=True)
+    np.testing.assert_allclose(world[0].T, expected.sum(axis=1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("preset", ["reference", "paper-2023", "policy-combined"])
+def test_monte_carlo_chunk_matches_the_float64_evaluation(preset):
+    """The Monte Carlo path (float32, only kept variables, World totals without regional
+    arrays) gives the float64 evaluation's World and regional values to float32 precision."""
+    c = eng.compile_scenario(load_preset(preset))
+    vals = eng.sample_parameters(c, 300, seed=4)
+    full = eng._evaluate(c, vals, 300)
+    kept = [k for g in eng._pass_groups(c, 300) for k in g]
+    want = {k: k in eng.REGIONAL_PERCENTILES for k in kept}
+    fast = eng._evaluate(c, {k: v.astype(np.float32) for k, v in vals.items()}, 300, want=want, dtype=np.float32)
+    assert set(fast) >= set(kept)
+    for k in kept:
+        assert fast[k].dtype == np.float32
+        world = full[k].sum(axis=0)
+        scale = np.abs(world).max()
+        np.testing.assert_allclose(fast[k].sum(axis=0), world, rtol=2e-5, atol=2e-6 * scale, err_msg=k)
+        if want[k]:
+            np.testing.assert_allclose(fast[k], full[k], rtol=2e-5, atol=2e-6 * scale, err_msg=k)
