@@ -90,7 +90,7 @@ class LocalExecutor:
         pass
 
     def events(self, trials: list[MeasureConfig], done: set[tuple[str, int]]) -> Iterator[Event]:
-        from measure.backends import make_backend
+        from measure.backends import backend_key, make_backend_for
         from measure.run import iter_trial
 
         backends: dict[tuple, Any] = {}  # one backend (one codecarbon tracker) per setting
@@ -99,12 +99,9 @@ class LocalExecutor:
                 if not todo_windows(cfg, done):
                     continue
                 yield Event("start", cfg)
-                bkey = (cfg.resolved_backend(), cfg.device, cfg.whole_node, cfg.country_iso_code,
-                        cfg.measure_power_secs)
+                bkey = backend_key(cfg)
                 if bkey not in backends:
-                    backends[bkey] = make_backend(*bkey[:2], whole_node=cfg.whole_node,
-                                                  country_iso_code=cfg.country_iso_code,
-                                                  measure_power_secs=cfg.measure_power_secs)
+                    backends[bkey] = make_backend_for(cfg)
                 try:
                     for rec in iter_trial(cfg, backend=backends[bkey], done=done):
                         yield Event("record", cfg, record=rec)
