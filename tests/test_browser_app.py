@@ -170,6 +170,7 @@ def test_upload_rows_are_checked(app_url, chromium):
 def test_axe_finds_no_accessibility_violations(app_url, chromium, path, width):
     page = open_page(chromium, f"{app_url}/{path}", width)
     page.wait_for_timeout(2500)  # new elements fade in: let them reach full opacity
+    settled(page)
     res = run_axe(page)
     name = re.sub(r"\W+", "-", path or "simulator").strip("-")
     (ARTIFACTS / f"axe-{name}-{width}.json").write_text(json.dumps(res["violations"], indent=1))
