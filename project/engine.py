@@ -18,7 +18,9 @@ hypercube; the headline is the median (p50) with p5-p95.
 
 from __future__ import annotations
 
+import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -438,7 +440,7 @@ class _Values:
     def __call__(self, path: str) -> np.ndarray:
         x = self.values.get(path)
         if x is None:
-            return np.full((1, 1, 1), self.c.params[path].central, dtype=self.dtype)
+            return self.const(("central", path), lambda: np.full((1, 1, 1), self.c.params[path].central))
         return np.asarray(x, dtype=self.dtype).reshape(1, 1, -1)
 
     def _stack(self, paths: list[str]) -> np.ndarray:
@@ -558,7 +560,7 @@ def _evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int =
     fleet_it = hw_j_per_flop = None
     if c.fleet_axes is not None:
         fleet_it, hw_j_per_flop = _fleet(c, v, o, pue_twh)
-    shares = _fleet_shares(c, v, fleet_it)
+    shares, fleet_total = _fleet_shares(c, v, fleet_it)
 
     # --- demand side: workloads and training (IT boundary, kWh), by region
     inference, training = _demand(c, v, pol, shares, hw_j_per_flop, software, dy, pue_twh, o)
@@ -570,19 +572,21 @@ def _evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int =
         with np.errstate(invalid="ignore", divide="ignore"):
             rel = np.where(a0 > 0, attributed / np.where(a0 > 0, a0, 1.0), 1.0)
         fleet_it = fleet_it * (1.0 + pol.fleet_response * (rel - 1.0))
+        fleet_total = None   # no longer the total the shares were taken from
 
     # --- reconciliation
     if fleet_it is not None:
         unattributed = np.maximum(fleet_it - attributed, 0.0)
-        o.put("Fleet|Energy", lambda: fleet_it * pue_twh)
+        if fleet_total is None:
+            o.put("Fleet|Energy", lambda: fleet_it * pue_twh)
+        else:   # fleet_it = fleet_total x shares
+            o.put_split("Fleet|Energy", fleet_total, shares, pue_twh)
         o.put("_excess", lambda: np.maximum(attributed - fleet_it, 0.0) / KWH_PER_TWH)
     else:
         unattributed = np.zeros_like(attributed)
     total_it = attributed + unattributed
     energy = total_it * pue_twh
     o["Energy"] = energy
-    o.put("Energy|Inference", lambda: inference * pue_twh)
-    o.put("Energy|Training", lambda: training * pue_twh)
     o.put("Energy|Unattributed", lambda: unattributed * pue_twh)
     o.put("Energy|IT", lambda: total_it / KWH_PER_TWH)
 
@@ -600,7 +604,8 @@ def _evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int =
     if o.wants("Emissions", "Emissions|Location-based", "Emissions|Market-based"):
         loc = energy * _intensity(c, v, unit=1e-3)          # TWh x g/kWh / 1e3 = Mt CO2e
         o.put("Emissions|Location-based", lambda: loc)
-        o.put("Emissions|Market-based", lambda: loc * (1.0 - clean))
+        # no clean power procured anywhere (the default): market-based is location-based
+        o.put("Emissions|Market-based", lambda: loc * (1.0 - clean) if clean.any() else loc)
         o.put("Emissions", lambda: loc + embodied)
     o.put("Emissions|Embodied", lambda: embodied)
     if o.wants("Water", "Water|On-site", "Water|Off-site"):
@@ -614,15 +619,16 @@ def _evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int =
     return o.result(n, Y)
 
 
-def _fleet_shares(c: Compiled, v: _Values, fleet_it: np.ndarray | None) -> np.ndarray:
-    """Regional split of demand that follows the fleet: its IT energy by region (R, Y, n);
-    the scenario's default split (R, 1, 1) without a fleet or where it has no energy."""
+def _fleet_shares(c: Compiled, v: _Values, fleet_it: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Regional split of demand that follows the fleet: its IT energy by region (R, Y, n),
+    the scenario's default split (R, 1, 1) without a fleet or where it has no energy; and
+    the fleet's World IT energy (1, Y, n) (None without a fleet)."""
     default = v.const("default_shares", lambda: c.default_shares[:, None, None])
     if fleet_it is None:
-        return default
+        return default, None
     tot = fleet_it.sum(axis=0, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(tot > 0, fleet_it / np.where(tot > 0, tot, 1.0), default)
+        return np.where(tot > 0, fleet_it / np.where(tot > 0, tot, 1.0), default), tot
 
 
 def _demand(c: Compiled, v: _Values, pol, shares: np.ndarray, hw_j_per_flop, software, dy, pue_twh,
@@ -673,12 +679,16 @@ def _demand(c: Compiled, v: _Values, pol, shares: np.ndarray, hw_j_per_flop, sof
             o[ACTIVITY_PREFIX + w.label] = act
             activity = activity + act
     inference = inference + follow * shares
+    if any(w.region_shares is not None for w in c.workloads):
+        o.put("Energy|Inference", lambda: inference * pue_twh)
+    else:
+        o.put_split("Energy|Inference", follow, shares, pue_twh)
     o.put("Activity|Inference", lambda: activity)
 
     training = np.zeros((R, 1, 1), dtype=v.dtype)
     if s.training is None:
-        o.put("Energy|Training|Frontier", lambda: training)
-        o.put("Energy|Training|Fine-tuning", lambda: training)
+        for name in ("Energy|Training", "Energy|Training|Frontier", "Energy|Training|Fine-tuning"):
+            o.put(name, lambda: training)
         return inference, training
     t = s.training
     runs = v.growth("training.runs_growth", v("training.runs_per_year"), dy, t.runs_growth.ceiling is not None)
@@ -687,7 +697,9 @@ def _demand(c: Compiled, v: _Values, pol, shares: np.ndarray, hw_j_per_flop, sof
     sh = shares if t.region_shares is None else v.const(
         "training_shares", lambda: np.array([t.region_shares.get(r, 0.0) for r in REGION_IDS])[:, None, None])
     ratio = v("training.finetune_ratio")
-    training = (kwh * (1.0 + ratio)) * sh          # frontier runs + fine-tuning
+    both = kwh * (1.0 + ratio)                     # frontier runs + fine-tuning, World
+    training = both * sh
+    o.put_split("Energy|Training", both, sh, pue_twh)
     o.put_split("Energy|Training|Frontier", kwh, sh, pue_twh)
     o.put_split("Energy|Training|Fine-tuning", kwh * ratio, sh, pue_twh)
     return inference, training
@@ -800,7 +812,7 @@ def _power_path(x: np.ndarray, k: np.ndarray) -> np.ndarray:
     """
     k = np.rint(k).astype(int)
     steps = np.diff(k)
-    if len(k) == 0 or not np.isin(steps, (0, 1)).all():
+    if len(k) == 0 or not ((steps == 0) | (steps == 1)).all():
         return x ** k[None, :, None].astype(x.dtype)
     out = np.empty((x.shape[0], len(k), x.shape[2]), dtype=np.result_type(x, np.float32))
     out[:, 0] = _int_power(x[:, 0], int(k[0]))
@@ -876,7 +888,10 @@ def draws_from_design(c: Compiled, u: np.ndarray, dtype=np.float64) -> dict[str,
     """Parameter values (n,) of `dtype` for rows of an LHS design u (n, d): inverse CDF of each
     distribution (closed forms for whole groups of parameters, as scipy computes them)."""
     unc = c.uncertain
-    x = sampling.inverse_cdf([p.dist for p in unc], u.T, dtype)   # (d, n)
+    icdf = c.eval_cache.get("inverse_cdf")
+    if icdf is None:
+        icdf = c.eval_cache["inverse_cdf"] = sampling.InverseCDF([p.dist for p in unc])
+    x = icdf(u.T, dtype)                                             # (d, n)
     return {p.path: x[i] for i, p in enumerate(unc)}
 
 
@@ -1034,7 +1049,7 @@ def mc_memory_bytes(c: Compiled, samples: int) -> int:
     float32 with the kept ones)."""
     design = samples * max(1, len(c.uncertain)) * 4 + samples * (LHS_BLOCK + 1) * 8
     kept = samples * sum(_cells(c, k) for k in c.variables() if _sampled(k)) * 4
-    chunk = min(samples, CHUNK) * (len(c.variables()) + 40) * R * len(c.years) * 8
+    chunk = MC_THREADS * min(samples, CHUNK) * (len(c.variables()) + 40) * R * len(c.years) * 8
     return design + min(KEEP_BYTES, kept) + min(READ_BYTES, kept) + chunk + 150 * 2**20
 
 
@@ -1044,6 +1059,9 @@ CHUNK = 2_048
 KEEP_BYTES = 384 * 2**20
 #: draws gathered at once for percentiles (a block of cells, every sample)
 READ_BYTES = 64 * 2**20
+#: threads evaluating chunks and taking percentiles: numpy releases the GIL inside its array
+#: loops and partitions, so two threads use both cores of the 2-core machines
+MC_THREADS = min(2, os.cpu_count() or 1)
 
 
 def memory_limit_bytes() -> int:
@@ -1134,13 +1152,26 @@ def _monte_carlo(c: Compiled, design: np.ndarray) -> dict[str, np.ndarray]:
     n_rows = int(offsets[-1])
     want = {k: k in REGIONAL_PERCENTILES for k in kept}
     q = np.empty((3, n_rows))
-    with _threads_for_small_products(), _KeptBlocks(n_rows, samples, spill=len(groups) > 1) as store:
-        for start in range(0, samples, CHUNK):
-            store.append(_chunk_rows(c, design[start:start + CHUNK], want, rows, n_rows))
-        step = max(1, READ_BYTES // (4 * samples))
-        for lo in range(0, n_rows, step):
-            hi = min(n_rows, lo + step)
-            q[:, lo:hi] = _percentiles(store.read(lo, hi))
+    _keep_freed_memory()
+    spill = len(groups) > 1
+
+    def chunk(start: int) -> np.ndarray:
+        m = min(CHUNK, samples - start)
+        block = store.block(start, m) if not spill else np.empty((n_rows, m), dtype=np.float32)
+        _chunk_rows(c, design[start:start + m], want, rows, block)
+        return block
+
+    def percentiles(lo: int) -> None:
+        hi = min(n_rows, lo + step)
+        q[:, lo:hi] = _percentiles(store.read(lo, hi))
+
+    step = max(1, READ_BYTES // (4 * samples))
+    with _threads_for_small_products(), _KeptBlocks(n_rows, samples, spill) as store, \
+            ThreadPoolExecutor(MC_THREADS) as pool:
+        for block in pool.map(chunk, range(0, samples, CHUNK)):   # in sample order
+            store.commit(block)
+        # gathered from a file one range at a time; in memory the ranges are views, in parallel
+        list(map(percentiles, range(0, n_rows, step)) if spill else pool.map(percentiles, range(0, n_rows, step)))
     return {k: _regional_percentiles(c, q[:, a:b]) for k, (a, b) in rows.items()}
 
 
@@ -1159,25 +1190,55 @@ def _threads_for_small_products():
 _THREADPOOLS = None
 
 
+def _keep_freed_memory() -> None:
+    """Ask glibc's malloc to keep up to 64 MB of freed memory instead of returning it to the
+    kernel at once (process-wide, set once; a no-op elsewhere).
+
+    A chunk's evaluation allocates and frees dozens of 0.5 MB temporaries; by default glibc
+    trims them back to the kernel and the next chunk faults them in again, about 1,800 page
+    faults a chunk: 0.3-0.5 s of system time per 100,000 samples on the 2-core VMs. The
+    thresholds set here are the ceilings glibc's own adaptive thresholds can reach.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return
+    _MALLOC_TUNED = True
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):   # not glibc
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3       # glibc's malloc.h
+    mallopt(m_mmap_threshold, 32 * 2**20)
+    mallopt(m_trim_threshold, 64 * 2**20)
+
+
+_MALLOC_TUNED = False
+
+
 def _chunk_rows(c: Compiled, u: np.ndarray, want: dict[str, bool], rows: dict[str, tuple[int, int]],
-                n_rows: int) -> np.ndarray:
-    """(kept cells, chunk samples) float32: World (Y rows), then each region's Y rows where
-    `want` says so, per kept variable; checked for finite and non-negative values."""
+                out: np.ndarray) -> None:
+    """Fill `out` (kept cells, chunk samples) float32 with the chunk's draws: World (Y rows), then
+    each region's Y rows where `want` says so, per kept variable; checked for finite and
+    non-negative values."""
     m = u.shape[0]
     Y = len(c.years)
     raw = _evaluate(c, draws_from_design(c, u, np.float32), m, want=want, dtype=np.float32)
-    block = np.empty((n_rows, m), dtype=np.float32)
+    summed: dict[int, int] = {}      # id of an array already summed -> its World row
     for k, regional in want.items():
         a = raw[k]                                                    # (R, Y, m) or (1, Y, m)
         lo, hi = rows[k]
-        if a.shape[0] > 1:
-            a.sum(axis=0, out=block[lo:lo + Y])
+        if id(a) in summed:   # the same array under two names (Data Centres|AI is Energy)
+            out[lo:lo + Y] = out[summed[id(a)]:summed[id(a)] + Y]
+        elif a.shape[0] > 1:
+            a.sum(axis=0, out=out[lo:lo + Y])
+            summed[id(a)] = lo
         else:
-            block[lo:lo + Y] = a[0]
+            out[lo:lo + Y] = a[0]
         if regional:
-            block[lo + Y:hi] = a.reshape(R * Y, m)
-    _check_kept(c, block, rows)
-    return block
+            out[lo + Y:hi] = a.reshape(R * Y, m)
+    _check_kept(c, out, rows)
 
 
 def _check_kept(c: Compiled, block: np.ndarray, rows: dict[str, tuple[int, int]]) -> None:
@@ -1201,37 +1262,38 @@ class _KeptBlocks:
     """
 
     def __init__(self, cells: int, samples: int, spill: bool):
-        self.cells, self.samples, self.filled = cells, samples, 0
+        self.cells, self.samples = cells, samples
         self.index: list[tuple[int, int]] = []     # (samples, file offset) per spilled block
         self.file = tempfile.TemporaryFile(prefix="wattcast-mc-") if spill else None
-        self.array = None if spill else np.empty((cells, samples), dtype=np.float32)
-        self.buffer: np.ndarray | None = None
+        self.array = None if spill else _prefaulted((cells, samples))
+        self.reads: np.ndarray | None = None        # cells gathered from the file
 
     def __enter__(self) -> "_KeptBlocks":
         return self
 
     def __exit__(self, *exc) -> None:
-        self.array = self.buffer = None
+        self.array = self.reads = None
         if self.file is not None:
             self.file.close()
 
-    def append(self, block: np.ndarray) -> None:
-        m = block.shape[1]
-        if self.file is None:
-            self.array[:, self.filled:self.filled + m] = block
-        else:
-            self.index.append((m, self.file.tell()))
+    def block(self, start: int, m: int) -> np.ndarray:
+        """In memory: the store's (cells, m) view for samples start..start+m-1, to write into."""
+        return self.array[:, start:start + m]
+
+    def commit(self, block: np.ndarray) -> None:
+        """Spilled: append the next block (in sample order) to the file; in memory a no-op."""
+        if self.file is not None:
+            self.index.append((block.shape[1], self.file.tell()))
             self.file.write(np.ascontiguousarray(block).data)
-        self.filled += m
 
     def read(self, lo: int, hi: int) -> np.ndarray:
         """Cells lo..hi-1 of every sample, (hi - lo, samples) C-contiguous; the caller may
         overwrite it (it is the store itself in memory, the read buffer when spilled)."""
         if self.file is None:
             return self.array[lo:hi]
-        if self.buffer is None or self.buffer.shape[0] < hi - lo:
-            self.buffer = np.empty((hi - lo, self.samples), dtype=np.float32)
-        out = self.buffer[:hi - lo]
+        if self.reads is None or self.reads.shape[0] < hi - lo:
+            self.reads = np.empty((hi - lo, self.samples), dtype=np.float32)
+        out = self.reads[:hi - lo]
         self.file.flush()
         start = 0
         for m, offset in self.index:
@@ -1239,6 +1301,22 @@ class _KeptBlocks:
             out[:, start:start + m] = np.frombuffer(self.file.read((hi - lo) * m * 4), np.float32).reshape(hi - lo, m)
             start += m
         return out
+
+
+def _prefaulted(shape: tuple[int, ...]) -> np.ndarray:
+    """np.empty(shape, float32) whose pages the kernel maps in one call (Linux MAP_POPULATE).
+
+    Filling hundreds of MB of fresh memory page by page cost 0.2-1 s of page faults on the
+    2-core VMs (about 4 us per fault), more than the percentiles; a populated anonymous
+    mapping costs about a sixth of that. The memory is freed with the array.
+    """
+    import mmap
+
+    size = int(np.prod(shape)) * 4
+    if size == 0 or not hasattr(mmap, "MAP_POPULATE"):
+        return np.empty(shape, dtype=np.float32)
+    buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)
+    return np.frombuffer(buf, dtype=np.float32).reshape(shape)
 
 
 def _regional_percentiles(c: Compiled, q: np.ndarray) -> np.ndarray:
@@ -1295,26 +1373,26 @@ def unit_of(variable: str, c: Compiled | None = None) -> str:
 
 
 def _table(c: Compiled, name: str, cen: dict[str, np.ndarray], pct: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The tidy long table: one row per variable, region, year and stat (central, p5, p50, p95)."""
     years = c.years
     regions = (WORLD, *REGIONS.values())
-    ny = len(years)
-    cols = {k: [] for k in ("variable", "region", "unit", "year", "stat", "value")}
+    labels, values = [], []
     for k in variable_order(c):
         if k not in cen:
             continue
-        stack = [("central", cen[k])] + ([(s, pct[k][i]) for i, s in enumerate(STATS)] if k in pct else [])
+        unit = unit_of(k)
+        stack = [("central", cen[k])] + ([(st, pct[k][i]) for i, st in enumerate(STATS)] if k in pct else [])
         for stat, block in stack:
-            keep = np.isfinite(block).any(axis=1)   # World-only variables have NaN regions
-            for j in np.nonzero(keep)[0]:
-                cols["variable"].append(np.repeat(k, ny))
-                cols["region"].append(np.repeat(regions[j], ny))
-                cols["unit"].append(np.repeat(unit_of(k), ny))
-                cols["year"].append(years)
-                cols["stat"].append(np.repeat(stat, ny))
-                cols["value"].append(block[j])
-    df = pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
-    df.insert(0, "scenario", name)
-    return df[["scenario", "variable", "region", "unit", "year", "stat", "value"]]
+            for j in np.nonzero(np.isfinite(block).any(axis=1))[0]:   # World-only variables have NaN regions
+                labels.append((k, regions[j], unit, stat))
+                values.append(block[j])
+    ny = len(years)
+    lab = np.array(labels, dtype=object).reshape(-1, 4)     # one row per series; repeated once per column
+    return pd.DataFrame({"scenario": np.full(len(lab) * ny, name, dtype=object),
+                         "variable": np.repeat(lab[:, 0], ny), "region": np.repeat(lab[:, 1], ny),
+                         "unit": np.repeat(lab[:, 2], ny), "year": np.tile(years, len(lab)),
+                         "stat": np.repeat(lab[:, 3], ny),
+                         "value": np.concatenate(values) if values else np.array([], dtype=float)})
 
 
 def with_measured_energy(scenario: Scenario, measurements: pd.DataFrame) -> tuple[Scenario, list[str]]:

@@ -19,7 +19,10 @@ def grow(x0: np.ndarray, rate: np.ndarray, dy: np.ndarray, ceiling: np.ndarray |
     if ceiling is None:
         with np.errstate(over="ignore"):
             return x0 * np.exp(r * dy)
+    positive = x0 > 0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratio = np.where(x0 > 0, np.maximum(ceiling / np.where(x0 > 0, x0, 1.0) - 1.0, 0.0), 0.0)
-        out = ceiling / (1.0 + ratio * np.exp(-r * dy))
-    return np.where(x0 > 0, out, 0.0)
+        ratio = np.where(positive, np.maximum(ceiling / np.where(positive, x0, 1.0) - 1.0, 0.0), 0.0)
+        out = ratio * np.exp(-r * dy)       # then in place: 1 + ..., ceiling / ...
+        out += 1.0
+        np.divide(ceiling, out, out=out)
+    return out if positive.all() else np.where(positive, out, 0.0)

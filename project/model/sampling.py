@@ -71,31 +71,43 @@ def _kind(dist) -> tuple[str, tuple[float, ...]]:
     return ("loguniform" if name == "reciprocal" else name), (*map(float, shapes), float(loc), float(scale))
 
 
-def inverse_cdf(dists: list, u: np.ndarray, dtype=np.float64) -> np.ndarray:
-    """Quantiles of frozen scipy distributions: row i of `u` (d, n) through `dists[i].ppf`.
+class InverseCDF:
+    """Quantiles of a fixed list of frozen scipy distributions: row i of u (d, n) through
+    `dists[i].ppf`, with the rows grouped by kind once (Monte Carlo chunks reuse it)."""
 
-    Returns (d, n) of `dtype`. u is clipped to [EPS, 1 - EPS] (EPS = 1e-7) so no draw sits
-    on an infinite tail. Rows of one kind are computed together, in `dtype` (float32 for
-    Monte Carlo chunks: the design is float32 already).
-    """
-    dtype = np.dtype(dtype)
-    out = np.empty(u.shape, dtype=dtype)
-    groups: dict[str, list[int]] = {}
-    params: dict[str, list[tuple[float, ...]]] = {}
-    for i, dist in enumerate(dists):
-        kind, p = _kind(dist)
-        groups.setdefault(kind, []).append(i)
-        params.setdefault(kind, []).append(p)
-    for kind, rows in groups.items():
-        q = np.clip(u[rows].astype(dtype, copy=False), EPS, 1 - EPS)   # (k, n)
-        if kind == "scipy":
-            for j, i in enumerate(rows):
-                out[i] = dists[i].ppf(q[j].astype(float))
-            continue
-        # per-row parameters as (k, 1) columns
-        p = [np.array(col, dtype=dtype)[:, None] for col in zip(*params[kind])]
-        out[rows] = _closed_form(kind, q, p)
-    return out
+    def __init__(self, dists: list):
+        self.dists = dists
+        kinds: dict[str, tuple[list[int], list[tuple[float, ...]]]] = {}
+        for i, dist in enumerate(dists):
+            kind, p = _kind(dist)
+            kinds.setdefault(kind, ([], []))
+            kinds[kind][0].append(i)
+            kinds[kind][1].append(p)
+        # kind -> (rows, per-row parameters as (k, 1) columns)
+        self.groups = [(kind, np.array(rows), [np.array(col)[:, None] for col in zip(*ps)])
+                       for kind, (rows, ps) in kinds.items()]
+
+    def __call__(self, u: np.ndarray, dtype=np.float64) -> np.ndarray:
+        """(d, n) of `dtype`. u is clipped to [EPS, 1 - EPS] (EPS = 1e-7) so no draw sits on an
+        infinite tail. Rows of one kind are computed together, in `dtype` (float32 for
+        Monte Carlo chunks: the design is float32 already)."""
+        dtype = np.dtype(dtype)
+        out = np.empty(u.shape, dtype=dtype)
+        for kind, rows, params in self.groups:
+            q = u[rows].astype(dtype, copy=False)          # a copy (fancy indexing): clipped in place
+            np.clip(q, EPS, 1 - EPS, out=q)
+            if kind == "scipy":
+                for j, i in enumerate(rows):
+                    out[i] = self.dists[i].ppf(q[j].astype(float))
+                continue
+            out[rows] = _closed_form(kind, q, [p.astype(dtype) for p in params])
+        return out
+
+
+def inverse_cdf(dists: list, u: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """Quantiles of frozen scipy distributions: row i of `u` (d, n) through `dists[i].ppf`,
+    as (d, n) of `dtype` (see InverseCDF)."""
+    return InverseCDF(dists)(u, dtype)
 
 
 def _closed_form(kind: str, q: np.ndarray, p: list[np.ndarray]) -> np.ndarray:
