@@ -132,11 +132,14 @@ def wedges(stack: pd.DataFrame, lines: pd.DataFrame, unit: str, title: str, desc
 def _bars(df: pd.DataFrame, value: str, lo: str, hi: str, cat: str, unit: str, title: str, description: str,
           color: dict, height: int) -> dict[str, Any]:
     order = list(df[cat])
+    top = float(pd.to_numeric(df["end"], errors="coerce").max() or 1.0)
     y = {"field": cat, "type": "nominal", "sort": order, "title": None,
          "axis": {"labelLimit": 150, "labelColor": INK}}
     layers = [
         {"mark": {"type": "bar", "height": {"band": 0.7}},
-         "encoding": {"x": {"field": value, "type": "quantitative", "title": unit, "scale": {"zero": True}},
+         "encoding": {"x": {"field": value, "type": "quantitative", "title": unit,
+                            # room for the value written after the longest bar
+                            "scale": {"zero": True, "domain": [0, top * 1.18], "nice": False}},
                       "y": y, "color": color,
                       "tooltip": [{"field": cat, "title": ""}, {"field": value, "title": unit, "format": ",.4~g"}]}},
         {"transform": [{"filter": f"isValid(datum.{lo})"}], "mark": {"type": "rule", "color": INK, "strokeWidth": 1.5},

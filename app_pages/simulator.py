@@ -235,7 +235,7 @@ def share_link() -> str:
 @st.fragment
 def main_chart() -> None:
     st.header("Year by year")
-    c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+    c1 = c2 = st.container()
     if W + "show" not in ss:
         ss[W + "show"] = V.show
     V.show = c1.radio("Show", options=list(C.SHOW), key=W + "show", format_func=lambda k: C.SHOW[k][1],

@@ -176,6 +176,6 @@ def test_axe_finds_no_accessibility_violations(app_url, chromium, path, width):
     (ARTIFACTS / f"axe-{name}-{width}.json").write_text(json.dumps(res["violations"], indent=1))
     found = [(v["id"], v["impact"], len(v["nodes"])) for v in res["violations"]]
     assert found == [], found
-    if path in ("measurements", "methodology"):
-        screenshot(page, f"{path}.png")
+    if path in ("measurements", "methodology") or "wedges" in path:
+        screenshot(page, f"{name}-{width}.png")
     page.close()
