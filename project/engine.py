@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -881,7 +882,7 @@ def lhs_design(c: Compiled, samples: int, seed: int) -> np.ndarray:
     The array is column-major (each parameter's draws contiguous), so a row range of it is
     cheap to turn into draws.
     """
-    return sampling.latin_hypercube(samples, max(1, len(c.uncertain)), seed, LHS_BLOCK).T
+    return sampling.latin_hypercube(samples, max(1, len(c.uncertain)), seed, LHS_BLOCK, MC_THREADS).T
 
 
 def draws_from_design(c: Compiled, u: np.ndarray, dtype=np.float64) -> dict[str, np.ndarray]:
@@ -1050,7 +1051,7 @@ def mc_memory_bytes(c: Compiled, samples: int) -> int:
     design = samples * max(1, len(c.uncertain)) * 4 + samples * (LHS_BLOCK + 1) * 8
     kept = samples * sum(_cells(c, k) for k in c.variables() if _sampled(k)) * 4
     chunk = MC_THREADS * min(samples, CHUNK) * (len(c.variables()) + 40) * R * len(c.years) * 8
-    return design + min(KEEP_BYTES, kept) + min(READ_BYTES, kept) + chunk + 150 * 2**20
+    return design + min(KEEP_BYTES, kept) + MC_THREADS * min(READ_BYTES, kept) + chunk + 150 * 2**20
 
 
 #: samples evaluated at once: (R, Y, CHUNK) float32 temporaries of about 0.5 MB stay in cache
@@ -1153,25 +1154,22 @@ def _monte_carlo(c: Compiled, design: np.ndarray) -> dict[str, np.ndarray]:
     want = {k: k in REGIONAL_PERCENTILES for k in kept}
     q = np.empty((3, n_rows))
     _keep_freed_memory()
-    spill = len(groups) > 1
+    step = max(1, READ_BYTES // (4 * samples))
 
-    def chunk(start: int) -> np.ndarray:
+    def chunk(start: int) -> None:
         m = min(CHUNK, samples - start)
-        block = store.block(start, m) if not spill else np.empty((n_rows, m), dtype=np.float32)
+        block = store.block(start, m)
         _chunk_rows(c, design[start:start + m], want, rows, block)
-        return block
+        store.done(start, block)
 
     def percentiles(lo: int) -> None:
         hi = min(n_rows, lo + step)
         q[:, lo:hi] = _percentiles(store.read(lo, hi))
 
-    step = max(1, READ_BYTES // (4 * samples))
-    with _threads_for_small_products(), _KeptBlocks(n_rows, samples, spill) as store, \
+    with _threads_for_small_products(), _KeptBlocks(n_rows, samples, spill=len(groups) > 1) as store, \
             ThreadPoolExecutor(MC_THREADS) as pool:
-        for block in pool.map(chunk, range(0, samples, CHUNK)):   # in sample order
-            store.commit(block)
-        # gathered from a file one range at a time; in memory the ranges are views, in parallel
-        list(map(percentiles, range(0, n_rows, step)) if spill else pool.map(percentiles, range(0, n_rows, step)))
+        list(pool.map(chunk, range(0, samples, CHUNK)))
+        list(pool.map(percentiles, range(0, n_rows, step)))
     return {k: _regional_percentiles(c, q[:, a:b]) for k, (a, b) in rows.items()}
 
 
@@ -1251,72 +1249,76 @@ def _check_kept(c: Compiled, block: np.ndarray, rows: dict[str, tuple[int, int]]
 
 
 class _KeptBlocks:
-    """The kept draws, (cells, samples) float32, arriving as (cells, m) blocks of consecutive
-    samples and read back as ranges of cells for every sample.
+    """The kept draws, (cells, samples) float32, written a chunk at a time ((cells, m) blocks
+    of consecutive samples) and read back as ranges of cells for every sample; both from
+    several threads.
 
     In memory they are written straight into the (cells, samples) array, and `read` returns
-    a view of it (the percentiles partition it in place). With `spill` each block is appended
-    to an unnamed temporary file and `read` gathers a range of cells from every block into
-    one reused buffer. Plain file writes and reads, not np.memmap: the pages of a mapped file
-    count in the process's resident memory, the page cache of a written file does not.
+    a view of it (the percentiles partition it in place). With `spill` each block is
+    written at its own offset of an unnamed temporary file (chunk k of CHUNK samples at
+    k x CHUNK x cells x 4 bytes), and `read` gathers a range of cells from every block into
+    a buffer of the calling thread. Plain file writes and reads, not np.memmap: the pages of
+    a mapped file count in the process's resident memory, the page cache of a file does not.
     """
 
     def __init__(self, cells: int, samples: int, spill: bool):
         self.cells, self.samples = cells, samples
-        self.index: list[tuple[int, int]] = []     # (samples, file offset) per spilled block
         self.file = tempfile.TemporaryFile(prefix="wattcast-mc-") if spill else None
-        self.array = None if spill else _prefaulted((cells, samples))
-        self.reads: np.ndarray | None = None        # cells gathered from the file
+        self.array = None if spill else np.empty((cells, samples), dtype=np.float32)
+        self.local = threading.local()              # per-thread read buffer when spilled
 
     def __enter__(self) -> "_KeptBlocks":
         return self
 
     def __exit__(self, *exc) -> None:
-        self.array = self.reads = None
+        self.array = None
         if self.file is not None:
             self.file.close()
 
     def block(self, start: int, m: int) -> np.ndarray:
-        """In memory: the store's (cells, m) view for samples start..start+m-1, to write into."""
-        return self.array[:, start:start + m]
+        """Where the (cells, m) block of samples start..start+m-1 goes: the store's own view in
+        memory, else a new array that `done` writes to the file."""
+        if self.file is None:
+            return self.array[:, start:start + m]
+        return np.empty((self.cells, m), dtype=np.float32)
 
-    def commit(self, block: np.ndarray) -> None:
-        """Spilled: append the next block (in sample order) to the file; in memory a no-op."""
+    def done(self, start: int, block: np.ndarray) -> None:
         if self.file is not None:
-            self.index.append((block.shape[1], self.file.tell()))
-            self.file.write(np.ascontiguousarray(block).data)
+            _write_at(self.file, block, start * self.cells * 4)
 
     def read(self, lo: int, hi: int) -> np.ndarray:
         """Cells lo..hi-1 of every sample, (hi - lo, samples) C-contiguous; the caller may
-        overwrite it (it is the store itself in memory, the read buffer when spilled)."""
+        overwrite it (it is the store itself in memory, the thread's buffer when spilled)."""
         if self.file is None:
             return self.array[lo:hi]
-        if self.reads is None or self.reads.shape[0] < hi - lo:
-            self.reads = np.empty((hi - lo, self.samples), dtype=np.float32)
-        out = self.reads[:hi - lo]
-        self.file.flush()
-        start = 0
-        for m, offset in self.index:
-            self.file.seek(offset + lo * m * 4)
-            out[:, start:start + m] = np.frombuffer(self.file.read((hi - lo) * m * 4), np.float32).reshape(hi - lo, m)
-            start += m
+        buf = getattr(self.local, "buffer", None)
+        if buf is None or buf.shape[0] < hi - lo:
+            buf = self.local.buffer = np.empty((hi - lo, self.samples), dtype=np.float32)
+        out = buf[:hi - lo]
+        part = np.empty((hi - lo) * CHUNK, dtype=np.float32)
+        for start in range(0, self.samples, CHUNK):
+            m = min(CHUNK, self.samples - start)
+            _read_at(self.file, part[:(hi - lo) * m], (start * self.cells + lo * m) * 4)
+            out[:, start:start + m] = part[:(hi - lo) * m].reshape(hi - lo, m)
         return out
 
 
-def _prefaulted(shape: tuple[int, ...]) -> np.ndarray:
-    """np.empty(shape, float32) whose pages the kernel maps in one call (Linux MAP_POPULATE).
+def _write_at(f, a: np.ndarray, offset: int) -> None:
+    """Write the bytes of a contiguous array at `offset` of file `f` (from any thread)."""
+    data = memoryview(np.ascontiguousarray(a)).cast("B")
+    while len(data):
+        n = os.pwrite(f.fileno(), data, offset)
+        data, offset = data[n:], offset + n
 
-    Filling hundreds of MB of fresh memory page by page cost 0.2-1 s of page faults on the
-    2-core VMs (about 4 us per fault), more than the percentiles; a populated anonymous
-    mapping costs about a sixth of that. The memory is freed with the array.
-    """
-    import mmap
 
-    size = int(np.prod(shape)) * 4
-    if size == 0 or not hasattr(mmap, "MAP_POPULATE"):
-        return np.empty(shape, dtype=np.float32)
-    buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)
-    return np.frombuffer(buf, dtype=np.float32).reshape(shape)
+def _read_at(f, out: np.ndarray, offset: int) -> None:
+    """Fill the contiguous array `out` from `offset` of file `f` (from any thread)."""
+    view = memoryview(out).cast("B")
+    while len(view):
+        n = os.preadv(f.fileno(), [view], offset)
+        if n == 0:
+            raise OSError(f"Monte Carlo temporary file ended early at byte {offset}")
+        view, offset = view[n:], offset + n
 
 
 def _regional_percentiles(c: Compiled, q: np.ndarray) -> np.ndarray:

@@ -13,14 +13,14 @@ from project.model import sampling as sp
 from project.scenario import apply_overrides, load_preset
 
 
-@pytest.mark.parametrize("samples,d,block", [(1, 3, 8), (7, 20, 8), (1000, 84, 8), (513, 5, 2)])
-def test_latin_hypercube_is_scipys_design(samples, d, block):
+@pytest.mark.parametrize("samples,d,block,threads", [(1, 3, 8, 1), (7, 20, 8, 2), (1000, 84, 8, 2), (1000, 84, 8, 1), (513, 5, 2, 3)])
+def test_latin_hypercube_is_scipys_design(samples, d, block, threads):
     rng = np.random.default_rng(11)
     expected = np.empty((samples, d), dtype=np.float32)
     for j in range(0, d, block):
         k = min(block, d - j)
         expected[:, j:j + k] = qmc.LatinHypercube(d=k, rng=rng).random(samples)
-    got = sp.latin_hypercube(samples, d, 11, block)
+    got = sp.latin_hypercube(samples, d, 11, block, threads)
     assert got.shape == (d, samples) and got.dtype == np.float32
     assert np.array_equal(got.T, expected)
 

@@ -16,6 +16,8 @@ Everything here is a faster equivalent of a scipy or numpy routine, tested again
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from scipy import special
 
@@ -28,7 +30,7 @@ Q = (0.05, 0.5, 0.95)
 # Latin hypercube
 
 
-def latin_hypercube(samples: int, d: int, seed: int, block: int) -> np.ndarray:
+def latin_hypercube(samples: int, d: int, seed: int, block: int, threads: int = 1) -> np.ndarray:
     """Seeded Latin hypercube on [0, 1): (d, samples) float32, one row per parameter.
 
     The same numbers as `qmc.LatinHypercube(d=k, rng=rng).random(samples)` for successive
@@ -36,23 +38,35 @@ def latin_hypercube(samples: int, d: int, seed: int, block: int) -> np.ndarray:
     child generator per block, draws uniforms (samples, k), shuffles 1..samples once per
     column and returns (perm - u) / samples. The strata are shuffled as float64 here (a
     shuffle's random draws do not depend on the dtype, so the permutation is the same) to
-    skip scipy's integer-to-float pass; `random` equals `uniform(0, 1)` bit for bit.
+    skip scipy's integer-to-float pass; `random` equals `uniform(0, 1)` bit for bit. Each
+    block has its own generator, so blocks can be drawn on `threads` threads (numpy's
+    shuffle releases the GIL).
     """
     rng = np.random.default_rng(seed)
     out = np.empty((d, samples), dtype=np.float32)
     strata = np.arange(1, samples + 1, dtype=np.float64)
-    x = np.empty(samples)
-    for j in range(0, d, block):
+    starts = range(0, d, block)
+    # as scipy.stats.qmc does with a Generator: one child per block, spawned in block order
+    children = [np.random.Generator(type(rng.bit_generator)(rng.bit_generator.seed_seq.spawn(1)[0]))
+                for _ in starts]
+
+    def fill(j: int, child: np.random.Generator) -> None:
         k = min(block, d - j)
-        # as scipy.stats.qmc does with a Generator: spawn a child it owns
-        child = np.random.Generator(type(rng.bit_generator)(rng.bit_generator.seed_seq.spawn(1)[0]))
         u = child.random(size=(samples, k))
+        x = np.empty(samples)
         for i in range(k):
             x[:] = strata
             child.shuffle(x)
             x -= u[:, i]
             x /= samples
             out[j + i] = x
+
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(fill, starts, children))
+    else:
+        for j, child in zip(starts, children):
+            fill(j, child)
     return out
 
 
