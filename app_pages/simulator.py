@@ -89,49 +89,74 @@ def render(c: C.Control) -> None:
     V.cfg[c.key] = val
 
 
-titles = {n: C.preset(n).title for n in C.preset_names()}
-with st.sidebar:
-    st.markdown("## Scenario")
-    if W + "preset" not in ss:
-        ss[W + "preset"] = V.preset
-    st.selectbox("Starting point", options=list(titles), key=W + "preset", format_func=lambda n: titles[n],
-                 on_change=lambda: session.set_preset(ss[W + "preset"]),
-                 help="A shipped scenario (data/scenarios), each with its sources. Switching resets the controls.")
-    render(ctl["year"])
-    st.button("Reset the controls", on_click=session.reset, icon=":material/restart_alt:", width="stretch")
+def widget_values() -> None:
+    """Copy the values the user just set (already in session state) into the view, so the
+    headline is computed and sent before the sidebar's widgets are drawn."""
+    for c in ctl.values():
+        key = W + c.key
+        if key not in ss:
+            continue
+        v = ss[key]
+        if c.kind == "number":
+            v = C._clean(float(v) * c.scale)
+        elif c.kind == "grid" and v == "custom":
+            v = C._clean(float(ss.get(W + "grid_custom", 400.0)))
+        V.cfg[c.key] = v
+    if W + "precision" in ss:
+        V.precision = ss[W + "precision"]
+    if W + "region" in ss:
+        V.region = ss[W + "region"] or "world"
 
-    st.markdown("## Policy measures")
-    st.caption("Off by default. Each measure applies from the start year and ramps up over the phase-in.")
-    render(ctl["policy.start"])
-    render(ctl["policy.phase_in"])
-    lever_controls = [c for c in ctl.values() if c.target and c.target[0] == "policy"]
-    for c in lever_controls:
-        render(c)
-    demand = [c for c in ctl.values() if c.group == "Demand"]
-    if demand:
-        with st.expander("Demand and growth", icon=":material/trending_up:"):
-            if C.preset(V.preset).fleet is not None:
-                st.caption("The installed accelerators set the total: more requests raise the share attributed to "
-                           "the workloads, and the total only once they need more than the fleet provides. "
-                           "Shipment growth moves the total.")
-            for c in demand:
-                render(c)
-    with st.expander("Advanced: facilities, grid, uncertainty", icon=":material/tune:"):
-        for c in (c for c in ctl.values() if c.group == "Advanced"):
+
+titles = {n: C.preset(n).title for n in C.preset_names()}
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        st.markdown("## Scenario")
+        if W + "preset" not in ss:
+            ss[W + "preset"] = V.preset
+        st.selectbox("Starting point", options=list(titles), key=W + "preset", format_func=lambda n: titles[n],
+                     on_change=lambda: session.set_preset(ss[W + "preset"]),
+                     help="A shipped scenario (data/scenarios), each with its sources. Switching resets the controls.")
+        render(ctl["year"])
+        st.button("Reset the controls", on_click=session.reset, icon=":material/restart_alt:", width="stretch")
+
+        st.markdown("## Policy measures")
+        st.caption("Off by default. Each measure applies from the start year and ramps up over the phase-in.")
+        render(ctl["policy.start"])
+        render(ctl["policy.phase_in"])
+        lever_controls = [c for c in ctl.values() if c.target and c.target[0] == "policy"]
+        for c in lever_controls:
             render(c)
-        if W + "precision" not in ss:
-            ss[W + "precision"] = V.precision
-        V.precision = st.radio("Monte Carlo samples", options=list(C.SAMPLES), key=W + "precision", horizontal=True,
-                               format_func=lambda k: f"{C.SAMPLES[k]:,}",
-                               help="Every parameter with a range is sampled (Latin hypercube, seed 0); the "
-                                    "headline is the median and the band the 5th to 95th percentile. 5,000 samples "
-                                    "give steadier percentiles; 1,000 keep each change fast.")
+        demand = [c for c in ctl.values() if c.group == "Demand"]
+        if demand:
+            with st.expander("Demand and growth", icon=":material/trending_up:"):
+                if C.preset(V.preset).fleet is not None:
+                    st.caption("The installed accelerators set the total: more requests raise the share attributed to "
+                               "the workloads, and the total only once they need more than the fleet provides. "
+                               "Shipment growth moves the total.")
+                for c in demand:
+                    render(c)
+        with st.expander("Advanced: facilities, grid, uncertainty", icon=":material/tune:"):
+            for c in (c for c in ctl.values() if c.group == "Advanced"):
+                render(c)
+            if W + "precision" not in ss:
+                ss[W + "precision"] = V.precision
+            V.precision = st.radio("Monte Carlo samples", options=list(C.SAMPLES), key=W + "precision", horizontal=True,
+                                   format_func=lambda k: f"{C.SAMPLES[k]:,}",
+                                   help="Every parameter with a range is sampled (Latin hypercube, seed 0); the "
+                                        "headline is the median and the band the 5th to 95th percentile. 5,000 samples "
+                                        "give steadier percentiles; 1,000 keep each change fast.")
+
+
+widget_values()
 
 # ---------------------------------------------------------------------------
 # Compute the current scenario first (the headline needs nothing else)
 
 samples = C.SAMPLES[V.precision]
-mark("sidebar")
+mark("start")
 result = session.safe(session.run, V.preset, V.cfg, samples)
 mark("computed")
 session.write_url()
@@ -142,6 +167,7 @@ st.title("AI's electricity, emissions and water")
 session.notices()
 if result is None:
     st.button("Reset the controls", on_click=session.reset, key="reset_main", icon=":material/restart_alt:")
+    sidebar()
     st.stop()
 
 scenario = result.scenario
@@ -217,6 +243,8 @@ except KeyError:
     pass
 st.markdown(what)
 mark("headline")
+sidebar()
+mark("sidebar widgets")
 
 
 # ---------------------------------------------------------------------------
