@@ -22,8 +22,9 @@ import os
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -33,8 +34,8 @@ from .model import boundaries as bnd
 from .model import fleet as fl
 from .model import sampling
 from .model.growth import grow
-from .model.regions import (REGION_ENTITY, grid_intensity_of, national_long, region_factors, region_grid,
-                            region_offsite_water)
+from .model.regions import (REGION_ENTITY, grid_intensity_of, observed_intensity, region_factor_rows, region_grid,
+                            region_offsite_water_rows)
 from .params import parameter_table
 from .reference import paper_task_energy
 from .scenario import BOUNDS, Scenario, ScenarioError, Uncertain
@@ -103,15 +104,20 @@ class Param:
 
 def param_uncertain(name: str) -> Uncertain:
     """A row of data/parameters.csv as an Uncertain (value, range, distribution, source and year)."""
+    return Uncertain(**_param_fields(name))
+
+
+@lru_cache(maxsize=256)
+def _param_fields(name: str) -> dict:
+    """The Uncertain fields of a parameter row (parsed once: pandas row lookups cost ~0.3 ms each)."""
     row = parameter_table().loc[name]
     lo = None if pd.isna(row["low"]) else float(row["low"])
     hi = None if pd.isna(row["high"]) else float(row["high"])
     d = row["distribution"] if isinstance(row["distribution"], str) else "fixed"
-    return Uncertain(value=float(row["value"]), low=lo, high=hi, distribution=d,
-                     source=f"{row['source']} ({int(row['year'])})")
+    return dict(value=float(row["value"]), low=lo, high=hi, distribution=d, source=f"{row['source']} ({int(row['year'])})")
 
 
-def _csv_uncertain(row: pd.Series, col: str, lo: str, hi: str, source: str) -> Uncertain:
+def _csv_uncertain(row: Mapping, col: str, lo: str, hi: str, source: str) -> Uncertain:
     v, a, b = float(row[col]), float(row[lo]), float(row[hi])
     if a < b:
         a, b = min(a, v), max(b, v)
@@ -297,12 +303,11 @@ def _compile(s: Scenario, measurements: pd.DataFrame | None) -> Compiled:
 
 def _compile_regions(c: Compiled) -> None:
     s = c.scenario
-    facts = region_factors()
+    facts = region_factor_rows()
     grid = region_grid(GRID_BASE_YEAR)
-    nat = national_long()
     decarb = {"USA": "decarbonisation_usa", "CHN": "decarbonisation_chn", "EUR": "decarbonisation_eur",
               "ROW": "decarbonisation_row"}
-    offsite = region_offsite_water()
+    offsite = region_offsite_water_rows()
     conv_share = fl.interp_rows(fl.regional_split_table(), np.array([CONVENTIONAL_BASE_YEAR]))[0]
     observed = np.full((R, len(c.years)), np.nan)
     allr = s.regions.get("all")
@@ -315,7 +320,7 @@ def _compile_regions(c: Compiled) -> None:
                     return getattr(src, field_)
             return default
 
-        row = facts.loc[r]
+        row = facts[r]
         src = f"{row['source']} ({int(row['year'])})"
         p = f"regions.{r}"
         _add(c, f"{p}.pue", pick("pue", _csv_uncertain(row, "pue", "pue_low", "pue_high", src)), f"{r}: PUE", "ratio",
@@ -336,10 +341,10 @@ def _compile_regions(c: Compiled) -> None:
                                                    f"{GRID_BASE_YEAR}, lifecycle, data/national (OWID/Ember)")
             ent = REGION_ENTITY.get(r)
             if ent is not None:
-                hist = nat[nat["country"] == ent].set_index("year")["carbon_intensity_g_per_kwh"]
+                hist = observed_intensity(ent)
                 for j, y in enumerate(c.years):
-                    if y < GRID_BASE_YEAR and y in hist.index and pd.notna(hist.loc[y]):
-                        observed[i, j] = float(hist.loc[y]) / grid[r][0]
+                    if y < GRID_BASE_YEAR and int(y) in hist:
+                        observed[i, j] = hist[int(y)] / grid[r][0]
         _add(c, f"{p}.grid_intensity_g_per_kwh", u, f"{r}: grid intensity ({GRID_BASE_YEAR})", "g/kWh",
              bounds=(0.0, 5000.0))
         _add(c, f"{p}.decarbonisation_per_year", pick("decarbonisation_per_year", param_uncertain(decarb[r])),
@@ -347,8 +352,8 @@ def _compile_regions(c: Compiled) -> None:
         _add(c, f"{p}.clean_power_share", pick("clean_power_share", Uncertain(value=0.0)),
              f"{r}: clean power procured", "fraction", "fraction")
         _add(c, f"{p}.water_offsite_l_per_kwh",
-             pick("water_offsite_l_per_kwh", _csv_uncertain(offsite.loc[r], "l_per_kwh", "low", "high",
-                                                             f"{offsite.loc[r, 'source']} ({int(offsite.loc[r, 'year'])})")),
+             pick("water_offsite_l_per_kwh", _csv_uncertain(offsite[r], "l_per_kwh", "low", "high",
+                                                             f"{offsite[r]['source']} ({int(offsite[r]['year'])})")),
              f"{r}: water at power plants", "L/kWh", bounds=(0.0, 1000.0))
         if s.conventional:
             conv = pick("conventional_twh_2018", Uncertain(
@@ -377,9 +382,9 @@ def _compile_fleet(c: Compiled) -> None:
     _add(c, "fleet.utilisation_scale", f.utilisation_scale, "Fleet utilisation scale", "x", bounds=(0.0, 10.0))
     _add(c, "fleet.shipments_scale", f.shipments_scale, "Shipments scale (all years)", "x", bounds=(0.0, 10.0))
     _growth(c, "fleet.growth", f.growth, "Shipments")
-    table = fl.class_table()
+    table = fl.class_rows()
     for cname in fl.CLASS_IDS:
-        row = table.loc[cname]
+        row = table[cname]
         src = f"{row['source']} ({int(row['year'])})"
         o = f.classes.get(cname)
         p = f"fleet.classes.{cname}"
@@ -1166,11 +1171,20 @@ def _monte_carlo(c: Compiled, design: np.ndarray) -> dict[str, np.ndarray]:
         hi = min(n_rows, lo + step)
         q[:, lo:hi] = _percentiles(store.read(lo, hi))
 
-    with _threads_for_small_products(), _KeptBlocks(n_rows, samples, spill=len(groups) > 1) as store, \
-            ThreadPoolExecutor(MC_THREADS) as pool:
-        list(pool.map(chunk, range(0, samples, CHUNK)))
-        list(pool.map(percentiles, range(0, n_rows, step)))
+    with _threads_for_small_products(), _KeptBlocks(n_rows, samples, spill=len(groups) > 1) as store:
+        _on_threads(chunk, range(0, samples, CHUNK))
+        _on_threads(percentiles, range(0, n_rows, step))
     return {k: _regional_percentiles(c, q[:, a:b]) for k, (a, b) in rows.items()}
+
+
+def _on_threads(fn, items) -> None:
+    """fn(item) for every item, on MC_THREADS threads (in this thread when it is 1)."""
+    if MC_THREADS <= 1:
+        for item in items:
+            fn(item)
+        return
+    with ThreadPoolExecutor(MC_THREADS) as pool:
+        list(pool.map(fn, items))
 
 
 def _threads_for_small_products():

@@ -78,8 +78,18 @@ def regional_split_table() -> pd.DataFrame:
 
 def interp_rows(table: pd.DataFrame, years: np.ndarray) -> np.ndarray:
     """Rows of a year-indexed table interpolated linearly to `years`, held flat outside: (len(years), cols)."""
-    ks = table.index.to_numpy(dtype=float)
-    return np.column_stack([np.interp(years, ks, table[c].to_numpy(dtype=float)) for c in table.columns])
+    return _interp(table.index.to_numpy(dtype=float), table.to_numpy(dtype=float), years)
+
+
+def _interp(ks: np.ndarray, values: np.ndarray, years: np.ndarray) -> np.ndarray:
+    """Rows `values` (len(ks), cols) at sorted years `ks`, interpolated to `years`: (len(years), cols)."""
+    return np.column_stack([np.interp(years, ks, values[:, j]) for j in range(values.shape[1])])
+
+
+@lru_cache(maxsize=1)
+def class_rows() -> dict[str, dict]:
+    """class_table() as plain dicts by class (row lookups at compile time without pandas)."""
+    return class_table().to_dict("index")
 
 
 def survival_weights(lifetime: float, n_ages: int, mid_year: bool) -> np.ndarray:
@@ -113,22 +123,26 @@ class FleetAxes:
 
 def fleet_axes(spec, start_year: int, end_year: int) -> FleetAxes:
     """Resolve shipments history, explicit shipments, class mix and regional shares."""
-    hist = shipments_table() if spec.history else pd.DataFrame(columns=list(CLASS_IDS), dtype=float)
+    if spec.history:
+        table = shipments_table()
+        hist_years, hist_units = table.index.astype(int).tolist(), table.to_numpy(dtype=float)   # (years, C)
+    else:
+        hist_years, hist_units = [], np.zeros((0, len(CLASS_IDS)))
     explicit_years = {y for d in spec.shipments.values() for y in d}
-    first = min([*hist.index.tolist(), *explicit_years, start_year - 10])
+    first = min([*hist_years, *explicit_years, start_year - 10])
     years_full = np.arange(int(first), end_year + 1)
     yi = {int(y): i for i, y in enumerate(years_full)}
     H = np.zeros((len(CLASS_IDS), len(years_full)))
-    for y, row in hist.iterrows():
-        if int(y) in yi:
-            H[:, yi[int(y)]] = row.to_numpy(dtype=float)
+    for y, units in zip(hist_years, hist_units):
+        if y in yi:
+            H[:, yi[y]] = units
     for cname, d in spec.shipments.items():
         if cname not in CLASS_IDS:
             raise KeyError(f"fleet.shipments: unknown accelerator class {cname!r}; one of {', '.join(CLASS_IDS)}")
         for y, units in d.items():
             if y in yi:
                 H[CLASS_IDS.index(cname), yi[y]] = units
-    fixed_years = sorted(set(hist.index.astype(int).tolist()) | explicit_years)
+    fixed_years = sorted(set(hist_years) | explicit_years)
     anchor_year = fixed_years[-1] if fixed_years else start_year
     anchor_total = float(H[:, yi[anchor_year]].sum()) if anchor_year in yi else 0.0
     growth_mask = (years_full > anchor_year).astype(float)
@@ -140,7 +154,9 @@ def fleet_axes(spec, start_year: int, end_year: int) -> FleetAxes:
         if unknown:
             raise KeyError(f"fleet.mix.{y}: unknown accelerator class {sorted(unknown)}")
         mix_rows[y] = {c: m.get(c, 0.0) for c in CLASS_IDS}
-    mix = interp_rows(pd.DataFrame.from_dict(mix_rows, orient="index").sort_index(), years_full).T
+    ks = sorted(mix_rows)
+    mix = _interp(np.array(ks, dtype=float), np.array([[mix_rows[y][c] for c in CLASS_IDS] for y in ks]),
+                  years_full).T
     mix = mix / mix.sum(axis=0, keepdims=True)
     if spec.region_shares is not None:
         shares = np.tile(np.array([spec.region_shares.get(r, 0.0) for r in REGIONS])[:, None], (1, len(years_full)))

@@ -87,3 +87,23 @@ def region_offsite_water() -> pd.DataFrame:
     if missing:
         raise ValueError(f"data/water/offsite_water_by_region.csv: missing regions {sorted(missing)}")
     return df.set_index("region", drop=False)
+
+
+@lru_cache(maxsize=1)
+def region_factor_rows() -> dict[str, dict]:
+    """region_factors() as plain dicts by region (row lookups at compile time without pandas)."""
+    return region_factors().to_dict("index")
+
+
+@lru_cache(maxsize=1)
+def region_offsite_water_rows() -> dict[str, dict]:
+    """region_offsite_water() as plain dicts by region."""
+    return region_offsite_water().to_dict("index")
+
+
+@lru_cache(maxsize=16)
+def observed_intensity(entity: str) -> dict[int, float]:
+    """Year -> lifecycle grid intensity (g/kWh) of a national-data entity, years with a value."""
+    df = national_long()
+    rows = df[df["country"] == entity]
+    return {int(y): float(v) for y, v in zip(rows["year"], rows["carbon_intensity_g_per_kwh"]) if pd.notna(v)}
