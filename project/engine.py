@@ -531,15 +531,17 @@ class _Outputs(dict):
         return out
 
 
-def evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int = 1) -> dict[str, np.ndarray]:
-    """Evaluate every variable for `n` parameter sets (float64).
+def evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int = 1,
+             variables: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Evaluate every variable (or only `variables`, by region) for `n` parameter sets (float64).
 
     `values` maps parameter paths to arrays of shape (n,); parameters not given take
     their central value. Returns variable -> array of shape (n, R, Y) by region (additive
     variables; World is their sum) or (n, 1, Y) for World-only intensive variables.
     """
-    raw = _evaluate(c, values, n)
-    return {k: np.ascontiguousarray(a.transpose(2, 0, 1)) for k, a in raw.items()}
+    raw = _evaluate(c, values, n, want=None if variables is None else dict.fromkeys(variables, True))
+    return {k: np.ascontiguousarray(a.transpose(2, 0, 1)) for k, a in raw.items()
+            if variables is None or k in variables}
 
 
 def _evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int = 1,

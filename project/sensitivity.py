@@ -27,7 +27,7 @@ def tornado(c: Compiled, variable: str = "Energy", year: int | None = None) -> p
     for i, p in enumerate(unc):
         values[p.path][2 * i + 1] = p.low
         values[p.path][2 * i + 2] = p.high
-    out = evaluate(c, values, n)[variable].sum(axis=1)[:, yi]
+    out = evaluate(c, values, n, variables=[variable])[variable].sum(axis=1)[:, yi]
     rows = [
         {
             "path": p.path,
@@ -65,7 +65,7 @@ def sobol(c: Compiled, variable: str = "Energy", year: int | None = None,
 
     def func(x: np.ndarray) -> np.ndarray:
         vals = {p.path: x[i] for i, p in enumerate(unc)}
-        return evaluate(c, vals, x.shape[1])[variable].sum(axis=1)[:, yi][None, :]
+        return evaluate(c, vals, x.shape[1], variables=[variable])[variable].sum(axis=1)[:, yi][None, :]
 
     res = stats.sobol_indices(func=func, n=n, dists=[p.dist for p in unc], rng=np.random.default_rng(seed))
     df = pd.DataFrame(
