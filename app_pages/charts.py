@@ -139,7 +139,7 @@ def _bars(df: pd.DataFrame, value: str, lo: str, hi: str, cat: str, unit: str, t
         {"mark": {"type": "bar", "height": {"band": 0.7}},
          "encoding": {"x": {"field": value, "type": "quantitative", "title": unit,
                             # room for the value written after the longest bar
-                            "scale": {"zero": True, "domain": [0, top * 1.18], "nice": False}},
+                            "scale": {"zero": True, "domain": [0, top * 1.3], "nice": False}},
                       "y": y, "color": color,
                       "tooltip": [{"field": cat, "title": ""}, {"field": value, "title": unit, "format": ",.4~g"}]}},
         {"transform": [{"filter": f"isValid(datum.{lo})"}], "mark": {"type": "rule", "color": INK, "strokeWidth": 1.5},

@@ -50,7 +50,7 @@ if len(view):
     chart = alt.Chart(view).mark_circle(size=60, opacity=0.8).encode(
         x=alt.X("wh_per_inference:Q", title="Wh per inference (log scale)", scale=alt.Scale(type="log")),
         y=alt.Y("task_label:N", title=None, sort=[TASKS[t] for t in TASK_ORDER],
-                axis=alt.Axis(labelLimit=110, labelFontSize=11)),
+                axis=alt.Axis(labelLimit=150, labelFontSize=11)),
         yOffset=alt.YOffset("jitter:Q"),
         color=alt.Color("kind:N", title=None, legend=alt.Legend(orient="top", direction="vertical"),
                         scale=alt.Scale(range=["#0F766E", "#B45309", "#6D28D9"])),

@@ -7,7 +7,6 @@ import streamlit as st
 
 from app_pages import compute, session, tables
 from app_pages import controls as C
-from project import engine
 from project.national import SOURCE as NATIONAL_SOURCE
 from project.reference import PAPER_SOURCE
 
@@ -21,7 +20,7 @@ result = session.safe(session.run, V.preset, V.cfg, C.SAMPLES[V.precision], Fals
 
 st.header("What is counted")
 st.markdown(compute.Headline.__dataclass_fields__["counts"].default)
-st.code((engine.__doc__ or "").split("\n\n", 2)[1].strip("\n"), language=None)
+st.code(tables.equations(), language=None)
 
 if result is not None:
     st.header("Back-test: the model against observed totals")

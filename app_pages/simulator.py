@@ -434,9 +434,16 @@ ct["label"] = ct["twh"].map(lambda t: f"{t:,.0f} TWh" if t >= 10 else fmt.energy
 cdesc = (f"AI electricity, {region}, {year}: median {fmt.energy(e.p50)} beside the electricity demand of "
          + ", ".join(f"{n} {t:,.0f} TWh" for n, t, k in zip(ct["name"], ct["twh"], ct["kind"]) if k == "Country")
          + " (2024).")
-st.vega_lite_chart(spec=charts.countries(ct, "AI and countries' electricity", cdesc), width="stretch", theme=None)
-st.caption(cdesc + " Linear scale; the black line on the AI bar is its 90% range. Countries: Our World in Data / "
-                   "Ember, electricity demand (generation plus net imports).")
+smallest = float(ct.loc[ct["kind"] == "Country", "twh"].min())
+if e.p50 >= 0.01 * smallest:
+    st.vega_lite_chart(spec=charts.countries(ct, "AI and countries' electricity", cdesc), width="stretch",
+                       theme=None)
+    st.caption(cdesc + " Linear scale; the black line on the AI bar is its 90% range. Countries: Our World in Data / "
+                       "Ember, electricity demand (generation plus net imports).")
+else:  # a bar under 1% of the shortest country's would not show: say it in words
+    st.markdown(f"At {fmt.energy(e.p50)}, this total is {fmt.pct(e.p50 / smallest)} of the smallest of these "
+                f"countries' electricity demand ({smallest:,.0f} TWh), too small to draw beside them. "
+                f"It equals {fmt.pct(share)} of {cname}'s ({fmt.energy(ctwh)}, {cyear}).")
 
 mark("countries")
 st.header("By region")

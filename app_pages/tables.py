@@ -128,6 +128,19 @@ def backtest_table(result: ProjectionResult) -> pd.DataFrame:
     }).sort_values(["Year", "Region"]).reset_index(drop=True)
 
 
+def equations() -> str:
+    """The engine's equations, as its module docstring states them (the code that computes them)."""
+    import textwrap
+
+    from project import engine
+
+    paras = (engine.__doc__ or "").split("\n\n")
+    for i, p in enumerate(paras):
+        if p.lstrip().startswith("Per sample") and i + 1 < len(paras):
+            return p.strip() + "\n\n" + textwrap.dedent(paras[i + 1]).strip("\n")
+    return (engine.__doc__ or "").strip()
+
+
 def sources_table(result: ProjectionResult) -> pd.DataFrame:
     """Every parameter of the scenario with its central value, range and source (from the engine)."""
     rows = []

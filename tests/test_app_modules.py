@@ -288,6 +288,11 @@ def test_chart_export_carries_title_scenarios_sources_and_link():
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
+def test_equations_come_from_the_engine():
+    eq = tables.equations()
+    assert "Energy" in eq and "PUE" in eq and "=" in eq and len(eq.splitlines()) >= 5
+
+
 def test_backtest_and_variable_tree_tables():
     r = compute.run(load_preset("reference"), 0)
     bt = tables.backtest_table(r)
