@@ -311,10 +311,12 @@ def _controls(name: str) -> tuple[Control, ...]:
         label = w.label or wid.replace("_", " ").capitalize()
         v = float(w.requests_per_day.value)
         scale, unit = (1e9, "billion") if v >= 1e9 else (1e6, "million") if v >= 1e6 else (1e3, "thousand")
+        # the base volume cannot exceed the workload's growth ceiling (the scenario refuses it)
+        top = float(w.growth.ceiling.value) if w.growth.ceiling is not None else 1e13
         out.append(Control(f"{wid}.requests", f"{label}: requests per day ({unit}, {s.base_year})",
                            f"Requests per day in {s.base_year}. Starting point: {fmt.count(v)} a day"
                            + (f" (source: {w.requests_per_day.source})" if w.requests_per_day.source else "") + ".",
-                           "Demand", _clean(v), kind="number", lo=0.0, hi=1e13, scale=scale, unit=unit,
+                           "Demand", _clean(v), kind="number", lo=0.0, hi=top, scale=scale, unit=unit,
                            fmt=lambda x, sc=scale, u=unit: f"{x / sc:,.4g} {u} a day",
                            target=(f"workloads.{wid}.requests_per_day",)))
         g = float(w.growth.rate.value)
@@ -577,6 +579,7 @@ def decode(params: dict[str, Any]) -> tuple[View, list[str]]:
             v.cfg[k] = ctl[k].parse(vals[-1])
         except ValueError as exc:
             notes.append(f"{exc}: kept the starting point's value")
+    _drop_invalid(v, notes)
     choice = {"region": REGIONS, "show": SHOW, "view": dict.fromkeys(VIEWS), "precision": SAMPLES}
     for k, allowed in choice.items():
         if k in raw:
@@ -604,6 +607,30 @@ def decode(params: dict[str, Any]) -> tuple[View, list[str]]:
     return v, notes
 
 
+def _drop_invalid(v: View, notes: list[str]) -> None:
+    """Values that are each in range but together (or with the preset) make no valid scenario:
+    every changed value that fails on its own goes back to the preset's, with a notice."""
+    try:
+        build(v.preset, v.cfg)
+        return
+    except ScenarioError:
+        pass
+    d = default_cfg(v.preset)
+    for k, val in list(changed(v.preset, v.cfg).items()):
+        try:
+            build(v.preset, {**d, k: val})
+        except ScenarioError as exc:
+            notes.append(f"{k}={encode_value(val)} is not valid here ({fmt.clip(str(exc).split(': ')[-1], 120)}): "
+                         "kept the starting point's value")
+            v.cfg[k] = d[k]
+    try:
+        build(v.preset, v.cfg)
+    except ScenarioError as exc:  # only the combination fails: keep the preset
+        notes.append(f"these settings do not make a valid scenario together ({fmt.clip(str(exc), 120)}): "
+                     "showing the starting point")
+        v.cfg = dict(d)
+
+
 @lru_cache(maxsize=1)
 def _all_keys() -> frozenset[str]:
     return frozenset(c.key for n in preset_names() for c in controls_for(n))
@@ -625,7 +652,12 @@ def decode_pin(token: str) -> Pin:
         if not sep or k not in ctl:
             raise ValueError(f"unknown setting {fmt.clip(k, 40)}")
         cfg[k] = ctl[k].parse(val)
-    return Pin(name, cfg)
+    pin = Pin(name, cfg)
+    try:
+        build_pin(pin)
+    except ScenarioError as exc:
+        raise ValueError(f"not a valid scenario ({fmt.clip(str(exc).split(': ')[-1], 120)})") from None
+    return pin
 
 
 def pin_label(p: Pin) -> str:

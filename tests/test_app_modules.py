@@ -161,6 +161,7 @@ def test_link_round_trip_with_pins_and_view():
     ({"pin": ["reference~pue_cap:9"]}, "pinned scenario"),
     ({"pin": ["reference"] * 4}, "kept the first 3"),
     ({"zzz": "1"}, "unknown setting zzz"),
+    ({"video_generation.requests": "5e9"}, "video_generation.requests=5e9 is out of range"),
 ])
 def test_bad_link_values_are_named_and_not_used(params, expect):
     v, notes = C.decode({"preset": "reference", **params} if "preset" not in params else params)
