@@ -1051,18 +1051,20 @@ def _drivers(c: Compiled) -> str:
 
 def mc_memory_bytes(c: Compiled, samples: int) -> int:
     """Estimated peak memory of a Monte Carlo run (bytes), an upper bound: the float32 design and
-    the generator's float64 block while it is drawn, the kept draws (counted up to KEEP_BYTES:
-    beyond it they wait in a temporary file), one read of them for percentiles (READ_BYTES),
-    and one chunk's evaluation (counted as float64 with every variable, though chunks are
-    float32 with the kept ones)."""
-    design = samples * max(1, len(c.uncertain)) * 4 + samples * (LHS_BLOCK + 1) * 8
+    the generator's float64 blocks while it is drawn, the kept draws (counted up to KEEP_BYTES:
+    beyond it they wait in a temporary file), one read of them per thread for percentiles
+    (READ_BYTES), and each thread's chunk: (variables + 40) float32 (R, Y, chunk) arrays,
+    where 18-31 were measured at the peak of a chunk (the reference, paper and combined
+    policy presets)."""
+    design = samples * max(1, len(c.uncertain)) * 4 + MC_THREADS * samples * (LHS_BLOCK + 1) * 8
     kept = samples * sum(_cells(c, k) for k in c.variables() if _sampled(k)) * 4
-    chunk = MC_THREADS * min(samples, CHUNK) * (len(c.variables()) + 40) * R * len(c.years) * 8
+    chunk = MC_THREADS * min(samples, CHUNK) * (len(c.variables()) + 40) * R * len(c.years) * 4
     return design + min(KEEP_BYTES, kept) + MC_THREADS * min(READ_BYTES, kept) + chunk + 150 * 2**20
 
 
-#: samples evaluated at once: (R, Y, CHUNK) float32 temporaries of about 0.5 MB stay in cache
-CHUNK = 2_048
+#: most samples evaluated at once: (R, Y, CHUNK) float32 temporaries of 2 MB stay in the
+#: shared cache, and per-chunk Python overhead is small next to the array work
+CHUNK = 8_192
 #: float32 draws kept in memory at most; beyond it they go to a temporary file
 KEEP_BYTES = 384 * 2**20
 #: draws gathered at once for percentiles (a block of cells, every sample)
@@ -1164,7 +1166,7 @@ def _monte_carlo(c: Compiled, design: np.ndarray) -> dict[str, np.ndarray]:
     step = max(1, READ_BYTES // (4 * samples))
 
     def chunk(start: int) -> None:
-        m = min(CHUNK, samples - start)
+        m = min(size, samples - start)
         block = store.block(start, m)
         _chunk_rows(c, design[start:start + m], want, rows, block)
         store.done(start, block)
@@ -1173,10 +1175,19 @@ def _monte_carlo(c: Compiled, design: np.ndarray) -> dict[str, np.ndarray]:
         hi = min(n_rows, lo + step)
         q[:, lo:hi] = _percentiles(store.read(lo, hi))
 
-    with _threads_for_small_products(), _KeptBlocks(n_rows, samples, spill=len(groups) > 1) as store:
-        _on_threads(chunk, range(0, samples, CHUNK))
+    size = _chunk_size(samples)
+    with _threads_for_small_products(), _KeptBlocks(n_rows, samples, size, spill=len(groups) > 1) as store:
+        _on_threads(chunk, range(0, samples, size))
         _on_threads(percentiles, range(0, n_rows, step))
     return {k: _regional_percentiles(c, q[:, a:b]) for k, (a, b) in rows.items()}
+
+
+def _chunk_size(samples: int) -> int:
+    """Samples per chunk: at most CHUNK, in a number of chunks that is a multiple of MC_THREADS
+    so the threads finish together (10,000 samples: two chunks of 5,000)."""
+    n = -(-samples // CHUNK)
+    n = -(-n // MC_THREADS) * MC_THREADS
+    return max(1, -(-samples // n))
 
 
 def _on_threads(fn, items) -> None:
@@ -1271,14 +1282,14 @@ class _KeptBlocks:
 
     In memory they are written straight into the (cells, samples) array, and `read` returns
     a view of it (the percentiles partition it in place). With `spill` each block is
-    written at its own offset of an unnamed temporary file (chunk k of CHUNK samples at
-    k x CHUNK x cells x 4 bytes), and `read` gathers a range of cells from every block into
+    written at its own offset of an unnamed temporary file (the block starting at sample s
+    at s x cells x 4 bytes), and `read` gathers a range of cells from every block into
     a buffer of the calling thread. Plain file writes and reads, not np.memmap: the pages of
     a mapped file count in the process's resident memory, the page cache of a file does not.
     """
 
-    def __init__(self, cells: int, samples: int, spill: bool):
-        self.cells, self.samples = cells, samples
+    def __init__(self, cells: int, samples: int, chunk: int, spill: bool):
+        self.cells, self.samples, self.chunk = cells, samples, chunk
         self.file = tempfile.TemporaryFile(prefix="wattcast-mc-") if spill else None
         self.array = None if spill else np.empty((cells, samples), dtype=np.float32)
         self.local = threading.local()              # per-thread read buffer when spilled
@@ -1311,9 +1322,9 @@ class _KeptBlocks:
         if buf is None or buf.shape[0] < hi - lo:
             buf = self.local.buffer = np.empty((hi - lo, self.samples), dtype=np.float32)
         out = buf[:hi - lo]
-        part = np.empty((hi - lo) * CHUNK, dtype=np.float32)
-        for start in range(0, self.samples, CHUNK):
-            m = min(CHUNK, self.samples - start)
+        part = np.empty((hi - lo) * self.chunk, dtype=np.float32)
+        for start in range(0, self.samples, self.chunk):
+            m = min(self.chunk, self.samples - start)
             _read_at(self.file, part[:(hi - lo) * m], (start * self.cells + lo * m) * 4)
             out[:, start:start + m] = part[:(hi - lo) * m].reshape(hi - lo, m)
         return out
