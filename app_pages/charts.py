@@ -63,22 +63,26 @@ def trajectory(bands: pd.DataFrame, unit: str, title: str, description: str, tar
     if refs is not None and len(refs):
         y_max = max(y_max, float(refs["twh"].max()))
     yscale = {"zero": True, "domain": [0, y_max * 1.08], "nice": False}
+    years = (int(bands["year"].min()), int(bands["year"].max()))
     x = {"field": "year", "type": "quantitative", "title": None,
+         "scale": {"domain": list(years), "nice": False},
          "axis": {"format": "d", "tickMinStep": 1, "labelFlush": True}}
+    legend = {"title": None, "orient": "bottom", "direction": "vertical", "symbolType": "stroke",
+              "symbolStrokeWidth": 3, "symbolOpacity": 1, "symbolStrokeColor": {"expr": "scale('color', datum.value)"}}
+    # one colour scale and one legend for bands and lines (a null legend on a layer would drop it)
     color = {"field": "series", "type": "nominal", "sort": order,
-             "scale": {"domain": order, "range": PALETTE[: len(order)]}}
+             "scale": {"domain": order, "range": PALETTE[: len(order)]}, "legend": legend}
     layers: list[dict] = [
         {"data": {"name": "bands"}, "transform": [{"filter": "isValid(datum.p5) && isValid(datum.p95)"}],
          "mark": {"type": "area", "opacity": 0.16},
          "encoding": {"x": x, "y": {"field": "p5", "type": "quantitative", "title": unit, "scale": yscale},
-                      "y2": {"field": "p95"}, "color": {**color, "legend": None},
+                      "y2": {"field": "p95"}, "color": color,
                       "tooltip": [{"field": "series", "title": "Scenario"}, {"field": "year", "format": "d"},
                                   {"field": "p5", "title": "5th percentile", "format": ",.4~g"},
                                   {"field": "p95", "title": "95th percentile", "format": ",.4~g"}]}},
         {"data": {"name": "bands"}, "mark": {"type": "line", "strokeWidth": 2.5, "point": {"size": 24}},
          "encoding": {"x": x, "y": {"field": "p50", "type": "quantitative", "title": unit, "scale": yscale},
-                      "color": {**color, "legend": {"title": None, "orient": "top", "direction": "vertical",
-                                                    "symbolType": "stroke", "symbolStrokeWidth": 3}},
+                      "color": color,
                       "tooltip": [{"field": "series", "title": "Scenario"}, {"field": "year", "format": "d"},
                                   {"field": "p50", "title": "median", "format": ",.4~g"}]}},
     ]
@@ -182,7 +186,8 @@ def export_chart(spec: dict[str, Any], title: str, lines: list[str], sources: li
                            "x": {"value": 0}},
               "width": width, "height": 14 * len(foot)}
     return {"$schema": SCHEMA, "config": CONFIG, "background": "white", "padding": 16, "spacing": 18,
-            "datasets": spec.get("datasets", {}), "vconcat": [body, footer]}
+            "datasets": spec.get("datasets", {}), "vconcat": [body, footer],
+            "resolve": {"legend": {"color": "independent", "strokeDash": "independent"}}}
 
 
 def to_png(spec: dict[str, Any], scale: float = 2.0) -> bytes:
