@@ -1028,6 +1028,12 @@ def _finish(c: Compiled, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def check_invariants(c: Compiled, blocks: dict[str, np.ndarray], what: str) -> None:
     """Every emitted number is finite and every non-negative quantity non-negative."""
+    special = {"Share|Attributed", "Utilisation|Fleet"}       # NaN allowed (shares, World-only regions)
+    plain = [a.ravel() for k, a in blocks.items() if k not in special]
+    if plain:
+        flat = np.concatenate(plain)
+        if np.isfinite(flat).all() and flat.min() >= 0:   # the common case: only the special ones to check
+            blocks = {k: a for k, a in blocks.items() if k in special}
     defs = c.variables()
     for k, a in blocks.items():
         if k == "Share|Attributed":
@@ -1130,13 +1136,13 @@ def _cells(c: Compiled, var: str) -> int:
     return (R + 1 if var in REGIONAL_PERCENTILES else 1) * len(c.years)
 
 
-def _pass_groups(c: Compiled, samples: int) -> list[list[str]]:
-    """Sampled variables split so one group's float32 draws take at most KEEP_BYTES; more than
-    one group means the draws wait in a temporary file (their percentiles are still taken
-    READ_BYTES at a time)."""
+def _pass_groups(c: Compiled, samples: int, variables: list[str] | None = None) -> list[list[str]]:
+    """Sampled variables (of `variables` when given) split so one group's float32 draws take at
+    most KEEP_BYTES; more than one group means the draws wait in a temporary file (their
+    percentiles are still taken READ_BYTES at a time)."""
     groups: list[list[str]] = [[]]
     used = 0
-    for k in (v for v in c.variables() if _sampled(v)):
+    for k in (v for v in c.variables() if _sampled(v) and (variables is None or v in variables)):
         b = samples * _cells(c, k) * 4
         if groups[-1] and used + b > KEEP_BYTES:
             groups.append([])
@@ -1146,8 +1152,14 @@ def _pass_groups(c: Compiled, samples: int) -> list[list[str]]:
     return groups
 
 
-def _monte_carlo(c: Compiled, design: np.ndarray) -> dict[str, np.ndarray]:
-    """Percentiles (3, R + 1, Y) of every sampled variable over the rows of `design`.
+def _monte_carlo_pass(c: Compiled, design: np.ndarray, group: list[str]) -> dict[str, np.ndarray]:
+    """Percentiles of the sampled variables in `group` only (app_pages/compute.py's run_shown)."""
+    return _monte_carlo(c, design, group)
+
+
+def _monte_carlo(c: Compiled, design: np.ndarray, variables: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Percentiles (3, R + 1, Y) of every sampled variable (of `variables` when given) over the
+    rows of `design`.
 
     One evaluation pass, chunk by chunk (float32). Each chunk's kept values (World, and
     regions for REGIONAL_PERCENTILES) are a (cells, chunk samples) block, stored as it
@@ -1155,8 +1167,10 @@ def _monte_carlo(c: Compiled, design: np.ndarray) -> dict[str, np.ndarray]:
     block of cells is gathered at a time (READ_BYTES) and partitioned for p5/p50/p95.
     """
     samples = design.shape[0]
-    groups = _pass_groups(c, samples)
+    groups = _pass_groups(c, samples, variables)
     kept = [k for g in groups for k in g]
+    if not kept:
+        return {}
     offsets = np.cumsum([0] + [_cells(c, k) for k in kept])
     rows = {k: (int(offsets[i]), int(offsets[i + 1])) for i, k in enumerate(kept)}
     n_rows = int(offsets[-1])
@@ -1417,11 +1431,29 @@ def _table(c: Compiled, name: str, cen: dict[str, np.ndarray], pct: dict[str, np
                 values.append(block[j])
     ny = len(years)
     lab = np.array(labels, dtype=object).reshape(-1, 4)     # one row per series; repeated once per column
-    return pd.DataFrame({"scenario": np.full(len(lab) * ny, name, dtype=object),
-                         "variable": np.repeat(lab[:, 0], ny), "region": np.repeat(lab[:, 1], ny),
-                         "unit": np.repeat(lab[:, 2], ny), "year": np.tile(years, len(lab)),
-                         "stat": np.repeat(lab[:, 3], ny),
+    text = _text_column
+    return pd.DataFrame({"scenario": text(np.full(len(lab) * ny, name, dtype=object)),
+                         "variable": text(np.repeat(lab[:, 0], ny)), "region": text(np.repeat(lab[:, 1], ny)),
+                         "unit": text(np.repeat(lab[:, 2], ny)), "year": np.tile(years, len(lab)),
+                         "stat": text(np.repeat(lab[:, 3], ny)),
                          "value": np.concatenate(values) if values else np.array([], dtype=float)})
+
+
+def _text_column(values: np.ndarray):
+    """An object array of str as the column pandas would infer from it; when that is pandas'
+    pyarrow-backed string dtype (pandas 3), built through pyarrow in one call, which halves
+    the central run's table time."""
+    dtype = _default_text_dtype()
+    if getattr(dtype, "storage", None) != "pyarrow":
+        return values
+    import pyarrow as pa
+
+    return pd.array(pa.array(values, type=pa.large_string()), dtype=dtype)
+
+
+@lru_cache(maxsize=1)
+def _default_text_dtype():
+    return pd.Series(["x"]).dtype
 
 
 def with_measured_energy(scenario: Scenario, measurements: pd.DataFrame) -> tuple[Scenario, list[str]]:

@@ -122,3 +122,18 @@ def test_monte_carlo_chunk_matches_the_float64_evaluation(preset):
         np.testing.assert_allclose(fast[k].sum(axis=0), world, rtol=2e-5, atol=2e-6 * scale, err_msg=k)
         if want[k]:
             np.testing.assert_allclose(fast[k], full[k], rtol=2e-5, atol=2e-6 * scale, err_msg=k)
+
+
+def test_monte_carlo_is_the_same_on_one_thread_in_any_chunks_and_for_a_subset(monkeypatch):
+    s = load_preset("reference")
+    base = eng.run_projection(s, samples=700, seed=9)
+    monkeypatch.setattr(eng, "MC_THREADS", 1)
+    monkeypatch.setattr(eng, "CHUNK", 128)
+    one = eng.run_projection(s, samples=700, seed=9)
+    for k, q in base.percentiles.items():
+        np.testing.assert_allclose(one.percentiles[k], q, rtol=1e-6, equal_nan=True, err_msg=k)
+    c = eng.compile_scenario(s)
+    sub = eng._monte_carlo_pass(c, eng.lhs_design(c, 700, 9), ["Water", "Energy|Inference"])
+    assert set(sub) == {"Water", "Energy|Inference"}
+    for k, q in sub.items():
+        np.testing.assert_allclose(q, base.percentiles[k], rtol=1e-6, equal_nan=True, err_msg=k)
