@@ -1101,7 +1101,9 @@ def run_projection(scenario: Scenario, samples: int = 0, seed: int = 0, measurem
                    compiled: Compiled | None = None) -> ProjectionResult:
     """Central run plus, when `samples` > 0, seeded Monte Carlo percentiles (p5, p50, p95).
 
-    Samples are evaluated in chunks; results kept for percentiles are float32. A run whose
+    The central run is float64. Samples are evaluated in float32 chunks on MC_THREADS
+    threads, computing only the variables whose percentiles are kept (`_monte_carlo`); the
+    seeded design is the same Latin hypercube as scipy.stats.qmc draws. A run whose
     estimated memory exceeds `memory_limit_bytes()` is refused with a message.
     """
     if samples < 0:
