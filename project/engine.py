@@ -1192,9 +1192,17 @@ def _monte_carlo(c: Compiled, design: np.ndarray, variables: list[str] | None = 
         q[:, lo:hi] = _percentiles(store.read(lo, hi))
 
     size = _chunk_size(samples)
-    with _threads_for_small_products(), _KeptBlocks(n_rows, samples, size, spill=len(groups) > 1) as store:
-        _on_threads(chunk, range(0, samples, size))
-        _on_threads(percentiles, range(0, n_rows, step))
+    spill = len(groups) > 1
+    try:
+        with _threads_for_small_products(), _KeptBlocks(n_rows, samples, size, spill) as store:
+            _on_threads(chunk, range(0, samples, size))
+            _on_threads(percentiles, range(0, n_rows, step))
+    except OSError as exc:
+        if not spill:
+            raise
+        raise ScenarioError(f"--samples {samples:,}: the Monte Carlo keeps {n_rows * samples * 4 / 2**30:.1f} GiB of "
+                            f"draws in a temporary file in {tempfile.gettempdir()} and could not ({exc.strerror or exc}): "
+                            f"free disk space there, set TMPDIR to a larger disk, or use fewer samples") from None
     return {k: _regional_percentiles(c, q[:, a:b]) for k, (a, b) in rows.items()}
 
 

@@ -137,3 +137,16 @@ def test_monte_carlo_is_the_same_on_one_thread_in_any_chunks_and_for_a_subset(mo
     assert set(sub) == {"Water", "Energy|Inference"}
     for k, q in sub.items():
         np.testing.assert_allclose(q, base.percentiles[k], rtol=1e-6, equal_nan=True, err_msg=k)
+
+
+def test_a_failing_temporary_file_is_one_clear_message(monkeypatch):
+    """Draws beyond KEEP_BYTES go to a temporary file; a full disk names the directory and the fix."""
+    from project.scenario import ScenarioError
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(eng, "KEEP_BYTES", 1000)
+    monkeypatch.setattr(eng.os, "pwrite", full)
+    with pytest.raises(ScenarioError, match="temporary file.*No space left on device.*TMPDIR"):
+        eng.run_projection(load_preset("reference"), samples=300, seed=1)
