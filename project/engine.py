@@ -1163,10 +1163,11 @@ def _monte_carlo(c: Compiled, design: np.ndarray, variables: list[str] | None = 
     """Percentiles (3, R + 1, Y) of every sampled variable (of `variables` when given) over the
     rows of `design`.
 
-    One evaluation pass, chunk by chunk (float32). Each chunk's kept values (World, and
-    regions for REGIONAL_PERCENTILES) are a (cells, chunk samples) block, stored as it
-    comes, in memory or, beyond KEEP_BYTES, in a temporary file; then every sample of a
-    block of cells is gathered at a time (READ_BYTES) and partitioned for p5/p50/p95.
+    One evaluation pass, chunk by chunk (float32, on MC_THREADS threads). Each chunk's kept
+    values (World, and regions for REGIONAL_PERCENTILES) are a (cells, chunk samples) block,
+    stored in memory as (cells, samples) or, beyond KEEP_BYTES, in a temporary file; then
+    the draws of a range of cells (READ_BYTES) at a time are partitioned for p5/p50/p95,
+    also on the threads.
     """
     samples = design.shape[0]
     groups = _pass_groups(c, samples, variables)
