@@ -8,28 +8,30 @@ docs/architecture.md.
 
 from __future__ import annotations
 
-from measure.backends import (
-    CodeCarbonBackend,
-    CompositeBackend,
-    EnergyBackend,
-    FakeBackend,
-    NVMLBackend,
-    Reading,
-    make_backend,
-)
-from measure.config import (
-    Campaign,
-    GenerationParams,
-    InputParams,
-    MeasureConfig,
-    load_campaign,
-    make_config,
-)
-from measure.errors import MeasureError
-from measure.models import TINY_MODELS, list_models, resolve_model
-from measure.run import Trial, build_record, run_trial
-from measure.store import ResultStore, read_records, records_frame
-from measure.window import Monitor, WindowResult
+import importlib
+
+#: public name -> the submodule that defines it; imported on first use (PEP 562), so that
+#: `wattcast compare` or `wattcast project` do not pay for the measurement modules they never use
+_WHERE = {
+    "CodeCarbonBackend": "backends", "CompositeBackend": "backends", "EnergyBackend": "backends",
+    "FakeBackend": "backends", "NVMLBackend": "backends", "Reading": "backends", "make_backend": "backends",
+    "Campaign": "config", "GenerationParams": "config", "InputParams": "config", "MeasureConfig": "config",
+    "load_campaign": "config", "make_config": "config",
+    "MeasureError": "errors",
+    "TINY_MODELS": "models", "list_models": "models", "resolve_model": "models",
+    "Trial": "run", "build_record": "run", "run_trial": "run",
+    "ResultStore": "store", "read_records": "store", "records_frame": "store",
+    "Monitor": "window", "WindowResult": "window",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"measure.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'measure' has no attribute {name!r}")
+
 
 __all__ = [
     "Campaign", "CodeCarbonBackend", "CompositeBackend", "EnergyBackend", "FakeBackend", "GenerationParams",

@@ -75,7 +75,7 @@ class Param:
 
     @cached_property
     def dist(self):
-        """Frozen scipy.stats distribution, or None when the value is fixed."""
+        """The distribution (project.distributions.Dist, scipy's terms), or None when the value is fixed."""
         if isinstance(self.spec, tuple):
             mean, std = self.spec
             return lognormal_from_moments(mean, std) if std > 0 else None

@@ -113,7 +113,7 @@ def assumptions_table(result: ProjectionResult) -> pd.DataFrame:
             "value": p.central,
             "low": p.low,
             "high": p.high,
-            "distribution": type(p.dist.dist).__name__.removesuffix("_gen") if p.dist is not None else "fixed",
+            "distribution": p.dist.name if p.dist is not None else "fixed",
             "source": p.source or result.compiled.energy_sources.get(p.path.split(".")[1], ""),
         }
         for p in result.compiled.params.values()

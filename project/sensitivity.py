@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .engine import Compiled, evaluate
 
@@ -67,7 +66,9 @@ def sobol(c: Compiled, variable: str = "Energy", year: int | None = None,
         vals = {p.path: x[i] for i, p in enumerate(unc)}
         return evaluate(c, vals, x.shape[1], variables=[variable])[variable].sum(axis=1)[:, yi][None, :]
 
-    res = stats.sobol_indices(func=func, n=n, dists=[p.dist for p in unc], rng=np.random.default_rng(seed))
+    from scipy import stats  # imported here: about 1 s, and only Sobol needs it
+
+    res = stats.sobol_indices(func=func, n=n, dists=[p.dist.scipy() for p in unc], rng=np.random.default_rng(seed))
     df = pd.DataFrame(
         {
             "path": [p.path for p in unc],

@@ -50,6 +50,56 @@ def test_inverse_cdf_matches_scipy_ppf():
     assert (np.abs(got32 - expected) <= 1e-5 * span + 1e-6 * np.abs(expected)).all()
 
 
+def test_ndtri_matches_scipy_special():
+    from scipy import special
+
+    p = np.concatenate([np.linspace(1e-7, 1 - 1e-7, 20001), np.logspace(-300, -1, 600), 1 - np.logspace(-16, -1, 300)])
+    np.testing.assert_allclose(sp.ndtri(p), special.ndtri(p), rtol=1e-14, atol=1e-14)
+    p32 = p[:20001].astype(np.float32)
+    got = sp.ndtri(p32)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, special.ndtri(p32.astype(float)).astype(np.float32), rtol=1e-6)
+
+
+def test_dist_is_scipys_distribution_without_scipy_stats():
+    """project.distributions.Dist: the same ppf and median as the frozen scipy object it names."""
+    from project.distributions import Dist, frozen, lognormal_from_moments
+    from project.scenario import Uncertain
+
+    specs = [
+        (Uncertain(value=3.5, low=2.0, high=7.0, distribution="triangular"), None),
+        (Uncertain(value=1.0, low=-1.0, high=3.0, distribution="uniform"), None),
+        (Uncertain(value=(0.24 * 3.0) ** 0.5, low=0.24, high=3.0, distribution="loguniform"), None),
+        (Uncertain(value=5.0, low=5.0 - 1.6448536269514722 * 2, high=5.0 + 1.6448536269514722 * 2,
+                   distribution="normal"), None),
+        (Uncertain(value=1.0, std=0.5, distribution="normal"), 0.0),     # truncated at 0: scipy's ppf
+        (Uncertain(value=0.002, low=0.001, high=0.004, distribution="lognormal"), None),
+    ]
+    dists = [frozen(u, lower) for u, lower in specs] + [lognormal_from_moments(0.05, 0.02)]
+    names = [d.name for d in dists]
+    assert names == ["triang", "uniform", "loguniform", "norm", "truncnorm", "lognorm", "lognorm"]
+    q = np.array([1e-7, 0.05, 0.3, 0.5, 0.95, 1 - 1e-7])
+    for d in dists:
+        assert isinstance(d, Dist)
+        ref = d.scipy()
+        np.testing.assert_allclose(d.ppf(q), ref.ppf(q), rtol=1e-12)
+        assert d.median() == pytest.approx(float(ref.median()), rel=1e-12)
+        assert isinstance(d.ppf(0.5), float)
+
+
+def test_projection_commands_do_not_import_scipy_stats():
+    """About 1 s of import on these machines: only Sobol indices and the truncated normal need it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, project.cli, project.cli_compare, project.comparison;"
+            "from project.engine import run_projection; from project.scenario import load_preset;"
+            "run_projection(load_preset('reference'), samples=200);"
+            "print(sorted(m for m in ('scipy.stats', 'scipy.special') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 20, 21, 999, 1000, 10_001])
 def test_percentiles_equal_numpys_linear_percentiles(n):
     rng = np.random.default_rng(n)
