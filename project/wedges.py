@@ -32,23 +32,14 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from .comparison import SUMMARY_VARIABLES
 from .engine import REGION_IDS, Compiled, compile_scenario, evaluate, unit_of
 from .policy import LABELS, LEVERS, compile_policy
 from .scenario import Scenario, ScenarioError
 from .variables import REGIONS, WORLD, Variable
 
-#: the variables decomposed by default (the comparison's), all additive over regions
-WEDGE_VARIABLES: tuple[str, ...] = (
-    "Energy",
-    "Emissions",
-    "Emissions|Location-based",
-    "Emissions|Embodied",
-    "Emissions|Market-based",
-    "Water",
-    "Water|On-site",
-    "Water|Off-site",
-    "Power|Peak",
-)
+#: the variables decomposed by default: the comparison's, all additive over regions
+WEDGE_VARIABLES: tuple[str, ...] = SUMMARY_VARIABLES
 OTHER = "other"
 OTHER_LABEL = "Other differences"
 WEDGE_PREFIX = "Wedge|"

@@ -68,25 +68,26 @@ def grid_intensity_of(key: str, year: int = 2024) -> tuple[float, str]:
     return float(row["carbon_intensity_g_per_kwh"]), f"{row['country']} {int(row['year'])}, {NATIONAL_SOURCE}"
 
 
+def _region_table(relpath: str) -> pd.DataFrame:
+    """A data/ CSV with one row per region id (column `region`), indexed by it; every region present."""
+    df = pd.read_csv(data_dir() / relpath)
+    missing = set(REGIONS) - set(df["region"])
+    if missing:
+        raise ValueError(f"data/{relpath}: missing regions {sorted(missing)}")
+    return df.set_index("region", drop=False)
+
+
 @lru_cache(maxsize=1)
 def region_factors() -> pd.DataFrame:
     """data/fleet/regions.csv indexed by region id (PUE, on-site WUE with ranges and sources)."""
-    df = pd.read_csv(data_dir() / "fleet" / "regions.csv")
-    missing = set(REGIONS) - set(df["region"])
-    if missing:
-        raise ValueError(f"data/fleet/regions.csv: missing regions {sorted(missing)}")
-    return df.set_index("region", drop=False)
+    return _region_table("fleet/regions.csv")
 
 
 @lru_cache(maxsize=1)
 def region_offsite_water() -> pd.DataFrame:
     """data/water/offsite_water_by_region.csv indexed by region id: water consumed at power plants
     per kWh generated (L/kWh) with range, source and year (scripts/derive_offsite_water.py)."""
-    df = pd.read_csv(data_dir() / "water" / "offsite_water_by_region.csv")
-    missing = set(REGIONS) - set(df["region"])
-    if missing:
-        raise ValueError(f"data/water/offsite_water_by_region.csv: missing regions {sorted(missing)}")
-    return df.set_index("region", drop=False)
+    return _region_table("water/offsite_water_by_region.csv")
 
 
 @lru_cache(maxsize=1)
