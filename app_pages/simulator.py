@@ -473,9 +473,17 @@ def _full():
     return session.run(V.preset, V.cfg, samples, full=True)
 
 
-d1.download_button("Results (CSV)", data=lambda: _full().table.to_csv(index=False).encode(), file_name=f"{slug}.csv",
+def _csv() -> bytes:
+    from project.export import csv_bytes
+
+    return csv_bytes(_full())
+
+
+d1.download_button("Results (CSV)", data=_csv, file_name=f"{slug}.csv",
                    mime="text/csv", icon=":material/table:", width="stretch", on_click="ignore",
-                   help="Tidy table: scenario, variable, region, unit, year, stat (central, p5, p50, p95), value.")
+                   help="IAMC table (model, scenario, region, variable, unit, year, value), as `wattcast project "
+                        "--out x.csv` writes it; percentiles as variables ending in '|5.0th Percentile', "
+                        "'|50.0th Percentile', '|95.0th Percentile'.")
 
 
 def _excel() -> bytes:
@@ -493,7 +501,8 @@ def _toml() -> bytes:
 d2.download_button("Results (Excel)", data=_excel, file_name=f"{slug}.xlsx",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", icon=":material/grid_on:",
                    width="stretch", on_click="ignore",
-                   help="Sheets: results, every assumption with its range and source, metadata.")
+                   help="Sheets: data (the IAMC table), meta (seed, samples, sources), every assumption with its "
+                        "range and source, parameters.")
 d3.download_button("Scenario (TOML)", data=_toml, file_name=f"{slug}.toml", mime="application/toml",
                    icon=":material/description:", width="stretch", on_click="ignore",
                    help="Re-run it from the command line: wattcast project --scenario FILE")

@@ -354,6 +354,11 @@ def write_result(result: ProjectionResult, path: str | Path, *, layout: str = "l
                        sheets={"assumptions": assumptions_table(result), "parameters": _parameters_sheet()})
 
 
+def csv_bytes(result: ProjectionResult) -> bytes:
+    """The CSV export (IAMC long table, formula-safe cells) as bytes: what `--out x.csv` writes."""
+    return safe_frame(iamc_table(result)).to_csv(index=False).encode("utf-8")
+
+
 def excel_bytes(result: ProjectionResult) -> bytes:
     """The Excel export as bytes (for download buttons)."""
     with tempfile.TemporaryDirectory() as d:

@@ -149,6 +149,15 @@ def test_chart_downloads_and_description(app_url, chromium):
     png = Path(dl.value.path()).read_bytes()
     assert png[:4] == b"\x89PNG" and len(png) > 20_000
     (ARTIFACTS / "chart.png").write_bytes(png)
+    # the results CSV is the CLI's IAMC export (pyam reads it as it is)
+    with page.expect_download(timeout=60_000) as dl:
+        page.get_by_role("button", name="Results (CSV)").click()
+    import pandas as pd
+
+    table = pd.read_csv(dl.value.path())
+    assert list(table.columns) == ["model", "scenario", "region", "variable", "unit", "year", "value"]
+    assert {"Energy", "Energy|50.0th Percentile", "Water|Off-site"} <= set(table["variable"])
+    assert table["model"].str.startswith("wattcast ").all()
     page.close()
 
 
