@@ -42,8 +42,7 @@ st.html(
   [data-testid="stMetricDelta"] { color: #374151 !important; }
   [data-testid="stCaptionContainer"] { opacity: 1 !important; }
   [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { color: #4B5563 !important; }
-  [data-testid="stCode"] pre, [data-testid="stCode"] code { white-space: pre-wrap !important;
-    word-break: break-all !important; }  /* the share link wraps instead of scrolling */
+  .wc-link { overflow-wrap: anywhere; font-family: monospace; font-size: 0.85rem; }  /* the share link wraps */
   [data-testid="stSidebarHeader"] { height: 1rem; min-height: 1rem; }
   h1 { font-size: clamp(1.5rem, 1.2rem + 1.2vw, 2.2rem) !important; }
 </style>

@@ -7,6 +7,7 @@ compared with) rerun in fragments without recomputing the headline.
 
 from __future__ import annotations
 
+import html
 import math
 import time
 from urllib.parse import urlencode
@@ -466,7 +467,10 @@ st.header("Share and download")
 link = share_link()
 st.markdown("This link reproduces the view: starting point, every control, region, chart, pinned scenarios and "
             "precision.")
-st.code(link, language=None, wrap_lines=True)
+# a plain link, not st.code: the code block's syntax highlighter cost about 0.3 s of the browser's
+# main thread on every page load (Chrome profile), delaying the headline
+st.markdown(f'<p class="wc-link"><a href="{html.escape(link, quote=True)}">{html.escape(link)}</a></p>',
+            unsafe_allow_html=True)
 slug = scenario.name if not C.changed(V.preset, V.cfg) else f"{scenario.name}-custom"
 d1, d2, d3 = st.columns(3)
 def _full():
