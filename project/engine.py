@@ -136,6 +136,8 @@ class WorkloadPlan:
     ceiling: bool
     region_shares: np.ndarray | None
     energy_source: str
+    #: batch size the per-unit figure was measured at (1: the study's references), None if not stated
+    batch_size: int | None = None
 
 
 @dataclass
@@ -212,7 +214,8 @@ def compile_scenario(scenario: Scenario, measurements: pd.DataFrame | None = Non
     """Resolve data defaults, references (Table 2, measurements, national grids) into Params.
 
     `measurements` is the table of `project.measurements.task_energy_from_records`; it is
-    needed only by workloads whose energy says `measurements = "<task>"`.
+    needed only by workloads whose energy says `measurements = "<task>"`, which take its
+    `boundary` (server when the table has none) and `batch_size`.
     """
     try:
         return _compile(scenario, measurements)
@@ -266,7 +269,7 @@ def _compile(s: Scenario, measurements: pd.DataFrame | None) -> Compiled:
         e = w.energy
         _add(c, f"{p}.energy.multiplier", e.multiplier, f"{label}: energy multiplier", "x", "multiplier")
         path = f"{p}.energy"
-        boundary, hardware = e.boundary, e.hardware
+        boundary, hardware, batch = e.boundary, e.hardware, None
         if e.kwh is not None:
             _add(c, path, e.kwh, f"{label}: energy per unit", "kWh", "energy")
             source = e.kwh.source or e.source or "scenario value"
@@ -276,7 +279,7 @@ def _compile(s: Scenario, measurements: pd.DataFrame | None) -> Compiled:
             mean, std = float(row["kwh_per_inference_mean"]), float(row["kwh_per_inference_std"])
             source = f"Luccioni et al. 2023, Table 2 ({e.reference}, lognormal from the logged mean and std)"
             c.params[path] = Param(path, f"{label}: energy per unit", "kWh", mean, (mean, std), source, 0.0)
-            boundary, hardware = boundary or "server", hardware or "a100"
+            boundary, hardware, batch = boundary or "server", hardware or "a100", 1   # the study: batch size 1
         else:
             if measurements is None or e.measurements not in set(measurements["task"]):
                 raise ScenarioError(f"workloads.{name}.energy.measurements: no measurement records for task "
@@ -286,11 +289,12 @@ def _compile(s: Scenario, measurements: pd.DataFrame | None) -> Compiled:
             std = float(row["kwh_per_inference_std"]) if pd.notna(row["kwh_per_inference_std"]) else 0.0
             source = f"wattcast measurements ({row.get('source', 'records')}, n={int(row['n_records'])})"
             c.params[path] = Param(path, f"{label}: energy per unit", "kWh", mean, (mean, std), source, 0.0)
-            boundary = boundary or str(row.get("boundary", "server") or "server")
+            boundary = boundary or _stated_text(row.get("boundary")) or "server"
+            batch = int(row["batch_size"]) if pd.notna(row.get("batch_size")) else None
         if boundary == "facility":
             _add(c, f"{p}.energy.pue", e.pue, f"{label}: PUE included", "ratio", "pue")
         c.workloads.append(WorkloadPlan(name, label, "per_unit", boundary, hardware, boundary == "facility",
-                                        ceiling, shares, source))
+                                        ceiling, shares, source, batch))
     if s.training is not None:
         t = s.training
         _add(c, "training.runs_per_year", t.runs_per_year, "Frontier training runs per year", "1/yr", "count")
@@ -298,7 +302,16 @@ def _compile(s: Scenario, measurements: pd.DataFrame | None) -> Compiled:
         _add(c, "training.gwh_per_run", t.gwh_per_run, "Energy per frontier run", "GWh", bounds=(0.0, 1e7))
         _growth(c, "training.energy_growth", t.energy_growth, "Energy per run")
         _add(c, "training.finetune_ratio", t.finetune_ratio, "Fine-tuning / frontier energy", "x", bounds=(0.0, 100.0))
+    if c.policy is not None:   # compiled before the workloads (the fleet needs it); batching needs them
+        from .policy import batched_at_one
+
+        c.policy.batch_one = batched_at_one(s.policy, c.workloads)
     return c
+
+
+def _stated_text(x) -> str | None:
+    """A table cell as text, None when empty or missing (NaN after a CSV round trip)."""
+    return str(x) if x is not None and not (isinstance(x, float) and np.isnan(x)) and str(x).strip() else None
 
 
 def _compile_regions(c: Compiled) -> None:

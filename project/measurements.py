@@ -13,11 +13,18 @@ Within a task only comparable records are pooled: the same boundary (which compo
 energy counts), batch size and dtype; the largest such group is used and the others are
 listed as left out. :meth:`MeasuredEnergy.lines` says which records were used and why
 the others were not.
+
+The per-task table carries what the projection needs to use a figure right: ``boundary``,
+the pooled records' boundary in the engine's terms (:func:`engine_boundary`: ``accelerator``
+for GPU-only energy, to which the engine adds production utilisation, host and idle
+machines; ``server`` when the host's CPU/RAM is counted), and ``batch_size`` (the policy's
+batching lever applies only to figures measured at batch size 1).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,8 +36,10 @@ from project.records import RecordError, read_records, validate_record
 from project.tasks import TASK_IDS
 
 OUTPUT_COLUMNS = ["task", "kwh_per_inference_mean", "kwh_per_inference_std", "n_records",
-                  "n_models", "source"]
-#: flags that mean the window's number is not a measurement (measure/window.py, backends.py)
+                  "n_models", "boundary", "batch_size", "source"]
+#: flags that mean the window's number is not a measurement (measure/window.py, backends.py);
+#: "counter-wrapped" marks records from older versions (today a counter that went backwards is
+#: flagged "counter-reset"); kept so their records are still left out
 FAILURE_FLAGS = ("counter-wrapped", "counter-reset", "short-window")
 FAILURE_FLAG_PREFIX = "failed:"
 #: GPU energy read from the hardware (NVML's energy counter, or its power integrated over time)
@@ -118,6 +127,19 @@ def boundary(rec: Mapping[str, Any]) -> str:
     if not parts:
         return NOT_STATED
     return "+".join(parts) + (" (all GPUs of the node)" if _whole_node(rec) else "")
+
+
+def engine_boundary(text: str) -> str:
+    """The projection's boundary (project.model.boundaries) of a record's or table's boundary
+    text: ``accelerator``, ``server`` or ``it`` as written; ``accelerator`` when only GPU
+    energy was counted (``gpu``, ``gpu (all GPUs of the node)``); otherwise ``server``: the
+    host's CPU/RAM is counted (``gpu+cpu+ram``, ``cpu+ram``, the study's protocol) or the
+    boundary is not stated (the study's protocol is assumed, and the source says so)."""
+    t = str(text).strip().lower()
+    if t in ("accelerator", "server", "it"):
+        return t
+    parts = set(re.split(r"[^a-z]+", re.sub(r"\(.*?\)", " ", t))) - {"", "only"}
+    return "accelerator" if parts and parts <= {"gpu", "gpus", "accelerator", "accelerators"} else "server"
 
 
 def comparable_key(rec: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -227,8 +249,10 @@ def select_measurements(source: str | Path | pd.DataFrame | list[dict[str, Any]]
     ``source``: a path (:func:`load_records`), a DataFrame or a list of records. Returns a
     :class:`MeasuredEnergy`: ``table`` has one row per task with columns ``task,
     kwh_per_inference_mean, kwh_per_inference_std`` (sample std, ddof=1; 0 for one record)
-    ``, n_records, n_models, source``; ``source`` names backends, weights, devices, batch,
-    dtype and boundary, and any record admitted by an ``allow_*`` rule. Raises
+    ``, n_records, n_models, boundary`` (:func:`engine_boundary` of the pooled records'),
+    ``batch_size`` (theirs; missing when not stated) ``, source``; ``source`` names backends,
+    weights, devices, batch, dtype and boundary as recorded, and any record admitted by an
+    ``allow_*`` rule. Raises
     ``ValueError`` for an invalid record, or (with ``require_usable``) when no record is
     usable, saying why the records were left out.
     """
@@ -263,6 +287,8 @@ def select_measurements(source: str | Path | pd.DataFrame | list[dict[str, Any]]
             "kwh_per_inference_std": float(x.std(ddof=1)) if len(x) > 1 else 0.0,
             "n_records": int(len(x)),
             "n_models": len({r["model"] for r in pooled}),
+            "boundary": engine_boundary(chosen[0]),
+            "batch_size": None if chosen[1] == NOT_STATED else int(chosen[1]),
             "source": _source_text(pooled, chosen, rules),
         })
     left_out = pd.DataFrame({"where": [str(r.get("where", "")) for r, _ in left],
@@ -275,7 +301,8 @@ def select_measurements(source: str | Path | pd.DataFrame | list[dict[str, Any]]
         counts_by_reason = left_out["reason"].value_counts()
         why = "; ".join(f"{n} {r}" for r, n in counts_by_reason.items()) or "no records"
         raise RecordError(f"no usable measurement records: {why}", label)
-    return MeasuredEnergy(pd.DataFrame(rows, columns=OUTPUT_COLUMNS), pd.DataFrame(used), left_out, rules, label)
+    table = pd.DataFrame(rows, columns=OUTPUT_COLUMNS).astype({"batch_size": "Int64"})
+    return MeasuredEnergy(table, pd.DataFrame(used), left_out, rules, label)
 
 
 def task_energy_from_records(path_or_df: str | Path | pd.DataFrame, rules: Rules = Rules()) -> pd.DataFrame:

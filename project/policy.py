@@ -10,7 +10,7 @@ start + n on (n = 0: a step in the start year). Mechanisms, units and effect-siz
 | `efficiency_standard` (`min_stars` 1-5) | energy per unit x k, k = mean energy of the task's models rated >= min_stars / mean of all its models (requests move from models below the rating to the rated ones, equal use assumed); 5 equal energy bands per task (AI Energy Score); a workload is rated against its `task`, else its energy reference, else its id when that is a study task, else text_generation for LLM text | the study's task-specific per-model means (data/reference/paper_models.csv, mean over data sets) |
 | `right_sizing` (`share_moved` 0-1) | multi-purpose share x (1 - share_moved x r): those requests move to task-specific models, whose energy is 1 / multipurpose_ratio of the multi-purpose one | the study's Table 3 / Table 2 ratios (the workload's `multipurpose_ratio`) |
 | `reasoning_default` (`reasoning_share` 0-1) | LLM reasoning share moves to the target (x reasoning_energy_multiplier per request) | ML.ENERGY v3.0: reasoning on 25x energy per response |
-| `serving_efficiency` (`batching_factor` 1-5, `quantisation_factor` 1-1.3, `moe_share` 0-1, `workloads`) | energy per unit / batching_factor for figures measured at batch size 1 (the study's Table 2 references and wattcast measurement records, or the listed `workloads`); energy per unit / quantisation_factor for every workload; LLM mixture-of-experts share moves to the target (x 1/moe_factor) | ML.ENERGY v3.0: batch size cuts energy per token 3-5x; MoE 3.56x less per token. Quantisation: weight-only 4-bit saves 15-23% above a 3-5B-parameter crossover and costs 25-55% below it (hongping-zh, Zenodo 10.5281/zenodo.18900289, 2026, check); lower precision helps only in compute-bound phases (Delavande, Pierrard, Luccioni, arXiv 2601.22362, 2026): at most 1.3x |
+| `serving_efficiency` (`batching_factor` 1-5, `quantisation_factor` 1-1.3, `moe_share` 0-1, `workloads`) | energy per unit / batching_factor for figures measured at batch size 1 (the study's Table 2 references and wattcast measurement records of batch size 1, or the listed `workloads`); energy per unit / quantisation_factor for every workload; LLM mixture-of-experts share moves to the target (x 1/moe_factor) | ML.ENERGY v3.0: batch size cuts energy per token 3-5x; MoE 3.56x less per token. Quantisation: weight-only 4-bit saves 15-23% above a 3-5B-parameter crossover and costs 25-55% below it (hongping-zh, Zenodo 10.5281/zenodo.18900289, 2026, check); lower precision helps only in compute-bound phases (Delavande, Pierrard, Luccioni, arXiv 2601.22362, 2026): at most 1.3x |
 | `clean_power` (`procurement_share` 0-1, `siting_share` 0-1) | market-based clean share >= procurement_share x r (Emissions|Market-based only); siting_share x r of each year's new installations placed in the region with the lowest 2024 grid intensity | policy target (no effect size needed) |
 | `facility_standards` (`pue_cap` 1-3, `wue_cap` 0-10 L/kWh; a number or per region) | PUE and on-site WUE above the cap fall to it (x r) | Google fleet PUE 1.09 (2025) shows the cap is reachable |
 | `demand_management` (`growth_cap` -0.5-5 per year, `workloads`; no phase-in) | requests per year grow at most growth_cap a year from the start year | policy target |
@@ -278,13 +278,20 @@ def compile_policy(spec: dict[str, Any], c) -> CompiledPolicy:
         if task is None and w.llm is not None:
             task = LLM_TASK
         pol.workload_task[name] = task
+    pol.batch_one = batched_at_one(spec, c.workloads)
+    return pol
+
+
+def batched_at_one(spec: dict[str, Any], plans) -> set[str]:
+    """Workloads the batching factor applies to: those `serving_efficiency.workloads` lists,
+    else those whose per-unit figure was measured at batch size 1 (the study's references,
+    measurement records of batch 1; `plans` are the engine's compiled WorkloadPlans). A
+    figure measured at a larger or unstated batch size is left alone: batching it again
+    would count the gain twice."""
     serving = spec.get("serving_efficiency") or {}
     if "workloads" in serving:
-        pol.batch_one = set(serving["workloads"])
-    else:
-        pol.batch_one = {n for n, w in workloads.items()
-                         if w.energy is not None and (w.energy.reference is not None or w.energy.measurements is not None)}
-    return pol
+        return set(serving["workloads"])
+    return {w.name for w in plans if w.batch_size == 1}
 
 
 def lever_names(spec: dict[str, Any]) -> list[str]:

@@ -325,3 +325,51 @@ def test_end_to_end_from_real_measure_records(tmp_path):
     assert row["kwh_per_inference_mean"] == pytest.approx((9.0 + 18.0) / 2 / 3.6e6)
     assert row["n_records"] == 2
     assert "FAKE energy" in row["source"] and "CPU records" in row["source"]
+
+
+# -- what the projection does with a measured figure ------------------------------------------
+
+def measured_run(recs, policy=None):
+    """paper-2023 with image_generation switched to the records' energy (central run)."""
+    from project.engine import run_projection, with_measured_energy
+    from project.scenario import apply_overrides, load_preset
+
+    table = select_measurements(pd.DataFrame(recs)).table
+    s = load_preset("paper-2023")
+    if policy is not None:
+        s = apply_overrides(s, {"end_year": 2030, "policy": policy})
+    s, switched = with_measured_energy(s, table)
+    assert "image_generation" in switched
+    return run_projection(s, samples=0, measurements=table), table
+
+
+def test_a_gpu_only_record_gets_the_serving_host_and_idle_chain():
+    """GPU-only energy is accelerator-boundary: the engine multiplies it by production_factor x
+    (1 + host_ratio) x (1 + idle_ratio); GPU + CPU + RAM is server-boundary: x (1 + idle_ratio)."""
+    server, t_server = measured_run([rec("image_generation", "sd", 2e-3, 0)])
+    gpu, t_gpu = measured_run([rec("image_generation", "sd", 2e-3, 0, cpu_method="none", ram_method="none")])
+    assert t_server.iloc[0]["boundary"] == "server" and t_gpu.iloc[0]["boundary"] == "accelerator"
+    p = gpu.compiled.params
+    chain = p["boundary.production_factor"].central * (1 + p["boundary.host_ratio"].central)
+    assert chain > 1.5
+    assert gpu.unit_it_kwh["image_generation"][0] == pytest.approx(server.unit_it_kwh["image_generation"][0] * chain)
+    assert server.unit_it_kwh["image_generation"][0] == pytest.approx(
+        2e-3 * (1 + p["boundary.idle_ratio"].central))
+    # the table survives the app's CSV round trip with its boundary and batch size
+    from io import StringIO
+
+    back = pd.read_csv(StringIO(t_gpu.to_csv(index=False)))
+    assert back.iloc[0]["boundary"] == "accelerator" and back.iloc[0]["batch_size"] == 1
+
+
+def test_batching_applies_only_to_figures_measured_at_batch_one():
+    policy = {"serving_efficiency": {"start_year": 2026, "batching_factor": 4.0}}
+    one, t1 = measured_run([rec("image_generation", "sd", 2e-3, 0)], policy)
+    b32, t32 = measured_run([rec("image_generation", "sd", 2e-3, 0, batch=32)], policy)
+    assert t1.iloc[0]["batch_size"] == 1 and t32.iloc[0]["batch_size"] == 32
+    i = 2030 - one.scenario.start_year
+    e1, e32 = one.unit_it_kwh["image_generation"], b32.unit_it_kwh["image_generation"]
+    assert e1[0] == pytest.approx(e32[0])                    # before the lever starts: the same figure
+    assert e1[i] == pytest.approx(e32[i] / 4.0)              # batch 1: batched 4x
+    assert "image_generation" not in b32.compiled.policy.batch_one
+    assert "text_classification" in b32.compiled.policy.batch_one   # the study's references: batch 1
