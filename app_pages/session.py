@@ -139,19 +139,30 @@ def run_pin(pin: C.Pin, samples: int) -> ProjectionResult:
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _wedges(preset: str, overrides_json: str):
+def _wedges(preset: str, overrides_json: str, measured_csv: str = ""):
+    import io
+
+    import pandas as pd
+
+    from project.engine import with_measured_energy
     from project.scenario import apply_overrides
     from project.wedges import lever_wedges
 
     ov = json.loads(overrides_json)
     s = C.preset(preset)
     scen = apply_overrides(s, ov, origin="app") if ov else s
-    return lever_wedges(C.policy_off(scen), scen, variables=("Energy", "Emissions", "Water", "Power|Peak"))
+    table = None
+    if measured_csv:   # as `_run`: the "with the measures" line uses the accepted upload
+        table = pd.read_csv(io.StringIO(measured_csv))
+        scen, _ = with_measured_energy(scen, table)
+    return lever_wedges(C.policy_off(scen), scen, variables=("Energy", "Emissions", "Water", "Power|Peak"),
+                        measurements=table)
 
 
 def wedges(preset: str, cfg: dict[str, Any]):
-    """Each lever's share of the change from the scenario without measures to the scenario."""
-    return _wedges(preset, json.dumps(C.overrides(preset, cfg), sort_keys=True))
+    """Each lever's share of the change from the scenario without measures to the scenario
+    (with the user's accepted measurements when they switched them on, as `run`)."""
+    return _wedges(preset, json.dumps(C.overrides(preset, cfg), sort_keys=True), measured_csv())
 
 
 def safe(fn, *args):

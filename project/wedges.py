@@ -13,9 +13,12 @@ efficiency property), and they share interaction terms fairly: a PUE cap and a c
 demand each get half of the saving that needs both. A wedge is signed: negative where
 the lever lowers the variable, so baseline + sum of wedges = policy.
 
-Cost: 2^k central runs (k <= 9 players, at most 512). Levers that act inside `evaluate`
-only recompile their hooks (`compile_policy`); the ones that change the compiled fleet
-(clean_power's siting, hardware_refresh) and `other` are compiled once per combination.
+Cost: 2^k central runs of the decomposed variables only (k <= 9 players, at most 512).
+Levers that act inside `evaluate` only recompile their hooks (`compile_policy`) and reuse the
+compiled scenario's evaluation cache (installed-base matrices, ...); the ones that change the
+compiled fleet (clean_power's siting, hardware_refresh) and `other` are compiled once per
+combination. With `measurements` (the per-task table of project.measurements) every
+coalition compiles its measured workloads from it, as the projection does.
 
 Exported variables (IAMC style, unit of the variable decomposed):
 `Wedge|<variable>|<lever label>`, e.g. `Wedge|Energy|Facility standards`,
@@ -45,7 +48,6 @@ OTHER_LABEL = "Other differences"
 WEDGE_PREFIX = "Wedge|"
 #: levers whose settings change the compiled fleet (siting of new capacity, retirement ages)
 COMPILE_TIME = ("clean_power", "hardware_refresh")
-MAX_PLAYERS = len(LEVERS) + 1
 #: fields that name or describe a scenario and do not change its numbers
 _DESCRIPTIVE = ("name", "title", "description", "sources", "compare_with", "policy")
 
@@ -112,19 +114,23 @@ def _scenario(baseline: Scenario, policy: Scenario, members: frozenset[str], mov
 class _Coalitions:
     """Central runs of coalitions, compiling the fleet once per combination of compile-time players."""
 
-    def __init__(self, baseline: Scenario, policy: Scenario, movers: list[str], variables: Sequence[str]):
+    def __init__(self, baseline: Scenario, policy: Scenario, movers: list[str], variables: Sequence[str],
+                 measurements: pd.DataFrame | None = None):
         self.baseline, self.policy, self.movers, self.variables = baseline, policy, movers, tuple(variables)
+        self.measurements = measurements
         self.compiled: dict[frozenset[str], Compiled] = {}
 
     def run(self, members: frozenset[str]) -> np.ndarray:
         """(V, R + 1, Y) central values of `variables`, World first; NaN where a variable is absent."""
         key = frozenset(m for m in members if m in COMPILE_TIME or m == OTHER)
         scen = _scenario(self.baseline, self.policy, members, self.movers)
-        c = self.compiled.get(key)
-        if c is None:
-            c = self.compiled[key] = compile_scenario(_scenario(self.baseline, self.policy, key, self.movers))
-        c = replace(c, scenario=scen, policy=compile_policy(scen.policy, c) if scen.policy else None)
-        raw = evaluate(c)
+        base = self.compiled.get(key)
+        if base is None:
+            base = self.compiled[key] = compile_scenario(_scenario(self.baseline, self.policy, key, self.movers),
+                                                         self.measurements)
+        c = replace(base, scenario=scen, policy=compile_policy(scen.policy, base) if scen.policy else None)
+        c.eval_cache = base.eval_cache   # the same parameters and fleet: its cached arrays hold
+        raw = evaluate(c, variables=list(self.variables))
         Y = len(c.years)
         out = np.full((len(self.variables), len(REGION_IDS) + 1, Y), np.nan)
         for i, var in enumerate(self.variables):
@@ -153,8 +159,12 @@ def shapley(values: dict[frozenset[str], np.ndarray], movers: Sequence[str]) -> 
     return out
 
 
-def lever_wedges(baseline: Scenario, policy: Scenario, variables: Sequence[str] = WEDGE_VARIABLES) -> pd.DataFrame:
+def lever_wedges(baseline: Scenario, policy: Scenario, variables: Sequence[str] = WEDGE_VARIABLES,
+                 measurements: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each lever's share of policy minus baseline (central runs), per variable, region and year.
+
+    `measurements`: the per-task table (project.measurements) the scenarios' measured
+    workloads take their energy from (as `run_projection(..., measurements=)`).
 
     Returns a chart-ready long table: variable (the one decomposed), region, year, lever
     (id, or `other`), label, value (signed: policy minus baseline; negative = a saving),
@@ -176,7 +186,7 @@ def lever_wedges(baseline: Scenario, policy: Scenario, variables: Sequence[str] 
     if not movers:
         df = pd.DataFrame({c: [] for c in cols})
     else:
-        runner = _Coalitions(baseline, policy, movers, variables)
+        runner = _Coalitions(baseline, policy, movers, variables, measurements)
         values = {frozenset(S): runner.run(frozenset(S))
                   for size in range(len(movers) + 1) for S in combinations(movers, size)}
         phi = shapley(values, movers)

@@ -92,6 +92,29 @@ def test_wedges_share_an_interaction_by_shapley():
     assert w["serving_efficiency"] == pytest.approx(q, rel=1e-12)
 
 
+def test_wedges_of_a_scenario_with_measured_energy_sum_to_its_measured_runs():
+    """The app's "with the measures" line uses uploaded measurements; its wedges must too, so
+    "without the measures" (policy minus the wedges) is the measured scenario without levers."""
+    import pandas as pd
+
+    from project.engine import with_measured_energy
+
+    # a GPU-only figure (accelerator boundary): 2x the Table 2 image_generation mean
+    table = pd.DataFrame([{"task": "image_generation", "kwh_per_inference_mean": 6e-3, "kwh_per_inference_std": 0.0,
+                           "n_records": 3, "n_models": 1, "boundary": "accelerator", "batch_size": 1,
+                           "source": "test table, not a measurement"}])
+    pol, switched = with_measured_energy(apply_overrides(load_preset("paper-2023"), {"policy": {
+        "serving_efficiency": {"start_year": 2025, "batching_factor": 3.0},
+        "facility_standards": {"start_year": 2026, "pue_cap": 1.05}}}), table)
+    assert switched == ["image_generation"]
+    base = apply_overrides(pol, {"policy": {}})
+    w = lever_wedges(base, pol, ["Energy"], measurements=table)
+    rb, rp = run_projection(base, measurements=table), run_projection(pol, measurements=table)
+    got = w[w["region"] == "World"].groupby("year")["value"].sum().to_numpy()
+    np.testing.assert_allclose(got, rp.central["Energy"][0] - rb.central["Energy"][0], rtol=1e-12)
+    assert got[-1] < 0
+
+
 def test_wedges_name_other_differences_and_removed_levers():
     base = load_preset("iea-high-efficiency")  # has a facility standard the policy drops
     pol = apply_overrides(load_preset("policy-clean-power"), {"target_year": 2035})
