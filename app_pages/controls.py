@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Callable
@@ -157,15 +158,30 @@ def parse_grid(s: str) -> str | float:
     return _clean(x)
 
 
+@lru_cache(maxsize=512)
+def grid_intensity(iso: str) -> tuple[float, int]:
+    """(g CO2e/kWh, data year) of a country's grid as the engine uses it for `grid_country`:
+    `project.model.regions.grid_intensity_of(iso, GRID_BASE_YEAR)`, the latest lifecycle
+    intensity up to 2024 (so the label can never show another year's figure)."""
+    from project.engine import GRID_BASE_YEAR
+    from project.model.regions import grid_intensity_of
+
+    value, source = grid_intensity_of(iso, GRID_BASE_YEAR)
+    # the source reads "<country> <year>, <dataset>": the year of the row the value came from
+    m = re.match(r".*? (\d{4}), ", source)
+    return value, int(m.group(1)) if m else GRID_BASE_YEAR
+
+
 def grid_label(v: str | float) -> str:
+    """What a grid choice computes with: regional grids, a country's intensity and its year, or a custom value."""
     from project.national import country_lookup
 
     if v == "" or v is None:
         return "Each region's own grid (2024 mix)"
     if isinstance(v, float):
         return f"Custom: {v:g} g CO₂e/kWh"
-    row = country_lookup(v)
-    return f"{row['country']} ({row['intensity_g_per_kwh']:.0f} g CO₂e/kWh)"
+    g, year = grid_intensity(v)
+    return f"{country_lookup(v)['country']} ({g:.0f} g CO₂e/kWh, {year})"
 
 
 # ---------------------------------------------------------------------------

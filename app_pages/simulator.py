@@ -68,15 +68,12 @@ def render(c: C.Control) -> None:
     elif c.kind == "grid":
         from project.national import national_electricity
 
-        nat = national_electricity().sort_values("country")
-        names = dict(zip(nat["iso_code"], nat["country"] + " (" + nat["intensity_g_per_kwh"].round().astype("Int64")
-                                                              .astype(str) + " g CO₂e/kWh)"))
-        opts = ["", "custom"] + list(nat["iso_code"])
+        # labelled by C.grid_label: the intensity the engine computes with, and its year
+        opts = ["", "custom"] + list(national_electricity().sort_values("country")["iso_code"])
         if key not in ss:
             ss[key] = "custom" if isinstance(cur, float) else (cur if cur in opts else "")
         choice = st.selectbox(c.label, options=opts, key=key, help=c.help,
-                              format_func=lambda k: {"": "Each region's own grid (2024 mix)",
-                                                     "custom": "A value I type"}.get(k, names.get(k, k)))
+                              format_func=lambda k: "A value I type" if k == "custom" else C.grid_label(k))
         if choice == "custom":
             ckey = W + "grid_custom"
             if ckey not in ss:

@@ -347,3 +347,23 @@ def test_the_page_run_shows_exactly_the_full_runs_numbers():
         for k in full.central:
             np.testing.assert_array_equal(shown.central[k], full.central[k], err_msg=k)
         assert shown.warnings == full.warnings
+
+
+# ---------------------------------------------------------------------------
+# What the page says matches what the engine computes (review of ae8f1b7)
+
+
+@pytest.mark.parametrize("iso", ["CHN", "UKR"])
+def test_grid_label_shows_the_intensity_and_year_the_engine_computes_with(iso):
+    """China's latest row (2025) differs from the 2024 value the engine uses; Ukraine has no
+    2024 intensity, so the engine takes an earlier year and the label must say which."""
+    from project.engine import GRID_BASE_YEAR
+    from project.model.regions import national_long
+
+    r = run_projection(C.build("reference", {**C.default_cfg("reference"), "grid": iso}), samples=0)
+    used = r.compiled.params["regions.USA.grid_intensity_g_per_kwh"].central
+    rows = national_long()
+    rows = rows[(rows["iso3"] == iso) & rows["carbon_intensity_g_per_kwh"].notna() & (rows["year"] <= GRID_BASE_YEAR)]
+    year = int(rows["year"].max())
+    assert (year == 2024) == (iso == "CHN")
+    assert C.grid_label(iso) == f"{country_lookup(iso)['country']} ({used:.0f} g CO₂e/kWh, {year})"

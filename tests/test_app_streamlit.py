@@ -184,3 +184,17 @@ def test_methodology_page_shows_backtest_tree_and_sources():
     assert any("Observed" in f.columns for f in frames)
     assert any("definition" in f.columns for f in frames)
     assert any("source" in f.columns and len(f) > 50 for f in frames)
+
+
+# ---------------------------------------------------------------------------
+# What the page says is what the engine computes; no Monte Carlo the page does not show
+
+
+def test_grid_country_options_show_the_intensity_the_engine_uses():
+    at = app(grid="CHN")
+    ok(at)
+    s = C.build("reference", {**C.default_cfg("reference"), "grid": "CHN"})
+    used = compute.run(s, 0).compiled.params["regions.CHN.grid_intensity_g_per_kwh"].central
+    box = at.selectbox(key="w:grid")
+    assert box.value == "CHN"
+    assert f"China ({used:.0f} g CO₂e/kWh, 2024)" in box.options
