@@ -13,9 +13,10 @@ first-phase-only passes over the same inputs:
   post-processing).
 
 ``m`` is at least ``n`` and large enough that the phase window lasts the backend's minimum
-window (from a timed pass before the first window), so both windows resolve on the counter.
-Each phase carries its window's flags (``short-window`` ...); a difference below zero is kept
-and flagged ``phases-below-resolution``. Windows are sequential, so every backend works,
+window (from one batch of first-phase passes timed after the first window, outside any
+window, so the first window stays a cold start), so both windows resolve on the counter.
+The first phase carries its window's flags (``short-window`` ...), the second (a difference)
+those of both windows; a difference below zero is kept and flagged ``phases-below-resolution``. Windows are sequential, so every backend works,
 codecarbon and ``nvml+codecarbon`` included.
 """
 
@@ -38,8 +39,8 @@ MAX_PASSES_FACTOR = 200
 def phase_passes(n: int, min_window_s: float, first_phase_s: float | None) -> int:
     """First-phase passes for a phase window: >= ``n`` and long enough for the backend.
 
-    ``first_phase_s`` is the time of one first-phase pass (per inference), measured before
-    the first window; unknown or zero -> ``n``.
+    ``first_phase_s`` is the time of one first-phase pass (per inference), timed after the
+    first window (:meth:`measure.run.Trial.plan_phases`); unknown or zero -> ``n``.
     """
     if not first_phase_s or first_phase_s <= 0 or min_window_s <= 0:
         return n
@@ -72,7 +73,9 @@ def split_phases(task: str, full_energy_j: float | None, full_time_s: float, n_f
         first: {"energy_j_per_inference": e1, "time_s_per_inference": t1, "n_inferences": n_first,
                 "window_s": first_time_s, "flags": list(first_flags)},
         second: {"energy_j_per_inference": e2, "time_s_per_inference": t_full - t1,
-                 "n_inferences": n_full, "window_s": full_time_s, "flags": list(full_flags),
+                 "n_inferences": n_full, "window_s": full_time_s,
+                 # a difference of two windows carries the flags of both
+                 "flags": list(dict.fromkeys([*full_flags, *first_flags])),
                  "derived": f"full - {first}"},
     }
     return out, flags

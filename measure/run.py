@@ -12,9 +12,10 @@ from typing import Any, Callable, Iterator
 from measure.backends import EnergyBackend, make_backend_for
 from measure.config import MeasureConfig
 from measure.emissions import GridIntensity, emissions_g, grid_intensity
+from measure.errors import MeasureError
 from measure.models import ModelSource, resolve_model
 from measure.store import ResultStore
-from measure.window import Monitor, WindowResult, window
+from measure.window import Monitor, WindowHandle, WindowResult, window
 
 #: distinct inputs generated per trial; longer runs cycle through them
 INPUT_POOL = 100
@@ -35,7 +36,8 @@ def _phase_record(cfg: MeasureConfig, res: WindowResult, n: int, phase_res: Wind
 
     if phase_res is None:
         return None, []
-    return split_phases(cfg.task, None if res.reading.error else res.reading.total_j, res.duration_s, n,
+    # a failed window (an error, a void reading, 0 J below resolution) has no energy to split
+    return split_phases(cfg.task, None if res.status != "ok" else res.reading.total_j, res.duration_s, n,
                         None if phase_res.status != "ok" else phase_res.reading.total_j,
                         phase_res.duration_s, n_phase, list(phase_res.flags), list(res.flags))
 
@@ -62,8 +64,11 @@ def build_record(cfg: MeasureConfig, source: ModelSource, res: WindowResult, rep
     if r.cpu_method == "estimate" and "cpu-power-estimated" not in flags:
         flags.append("cpu-power-estimated")
     active = None
-    if idle_power_w is not None and total_j is not None:
-        idle_j = sum(idle_power_w.values()) * res.duration_s
+    measured = [c for c in ("gpu", "cpu", "ram") if getattr(r, f"{c}_j") is not None]
+    # idle draw is subtracted per component; a component measured now but not at idle has no
+    # baseline, so no honest active energy
+    if idle_power_w is not None and total_j is not None and all(c in idle_power_w for c in measured):
+        idle_j = sum(idle_power_w[c] for c in measured) * res.duration_s
         active = (total_j - idle_j) / n
     energy_j = None if total_j is None else total_j / n
     # J/FLOP on the energy of the device that does the FLOPs only (GPU on CUDA, CPU on a CPU run)
@@ -135,36 +140,38 @@ class Trial:
     """A loaded model and backend ready to run windows for one config."""
 
     def __init__(self, cfg: MeasureConfig, backend: EnergyBackend | None = None) -> None:
-        from measure import metadata
-        from measure.runners import make_runner
-
         self.cfg = cfg
         self.source = resolve_model(cfg.model, cfg.task, cfg.weights)
         self.grid = grid_intensity(cfg.country_iso_code)  # an unknown country fails before loading
         self.own_backend = backend is None
         # the backend first: a missing NVML should fail before a large model is loaded
         self.backend = backend or make_backend_for(cfg)
-        try:
-            self.runner = make_runner(self.source, cfg)
+        try:  # whatever fails from here on, a backend this trial made is freed
+            self._set_up(cfg)
         except BaseException:
             self.close()
             raise
+
+    def _set_up(self, cfg: MeasureConfig) -> None:
+        from measure import metadata
+        from measure.phases import PHASES
+        from measure.runners import make_runner
+
+        self.runner = make_runner(self.source, cfg)
         self.monitor = Monitor(self.backend)
         self.meta = metadata.collect(cfg.device, self.backend.metadata())
-        from measure.phases import PHASES
-
         self.phases_on = bool(cfg.phases and cfg.task in PHASES and cfg.phase == "inference")
         self.phase_flag: str | None = "phases-none-for-task" if cfg.phases and not self.phases_on else None
         self.phase_passes = cfg.n_inferences
         pool = min(cfg.n_inferences, FILE_INPUT_POOL if cfg.inputs.file else INPUT_POOL)
-        try:
-            self.items = self.runner.make_inputs(max(pool, cfg.batch_size), cfg.seed)
-        except BaseException:
-            self.close()
-            raise
+        self.items = self.runner.make_inputs(max(pool, cfg.batch_size), cfg.seed)
         self.inputs_info = dict(self.runner.inputs_info, pool=len(self.items))
         self.flops: float | None = None
+        #: count_flops ran (its None, "cannot count", is not retried between windows)
+        self.flops_tried = False
         self.idle_power_w: dict[str, float] | None = None
+        #: ``idle-baseline-failed`` when the idle window failed (no baseline is subtracted)
+        self.idle_flag: str | None = None
         self.optimizer = None
         if cfg.phase == "finetune":
             import torch
@@ -226,13 +233,19 @@ class Trial:
         return total / n
 
     def measure_idle(self) -> None:
+        """Idle draw (W per component) over ``idle_baseline_s``; a failed idle window gives
+        no baseline and the flag ``idle-baseline-failed`` on every record."""
         s = self.cfg.idle_baseline_s
         if s <= 0:
             return
         self._sync()
         with window(self.monitor, "idle") as w:
             time.sleep(s)
-        r, d = w.result.reading, w.result.duration_s
+        res = w.result
+        if res.status != "ok":  # a void, empty or 0 J reading is no baseline
+            self.idle_power_w, self.idle_flag = None, "idle-baseline-failed"
+            return
+        r, d = res.reading, res.duration_s
         self.idle_power_w = {c: getattr(r, f"{c}_j") / d for c in ("gpu", "cpu", "ram")
                              if getattr(r, f"{c}_j") is not None}
 
@@ -250,8 +263,6 @@ class Trial:
 
     def measure_first_phase(self, key: str, i: int) -> WindowResult | None:
         """The first-phase window of repeat ``i`` (closed; failed if its work raised)."""
-        from measure.window import WindowHandle
-
         w = WindowHandle()
         try:
             with window(self.monitor, f"{key}:{i}:first-phase") as w:
@@ -295,7 +306,9 @@ def iter_trial(cfg: MeasureConfig, backend: EnergyBackend | None = None,
     local executor appends it to the store; a Ray worker sends it to the driver, which
     appends it). A failed window's record is yielded first, then its exception is raised.
     A window whose reading is void (``counter-reset``) is yielded as failed and the trial
-    goes on: the work ran, only its energy is unknown.
+    goes on: the work ran, only its energy is unknown. A window the backend could not even
+    open (``begin`` raised: a lost GPU, an exhausted fake script) has no reading: nothing is
+    yielded for it and a :class:`MeasureError` says so (``--resume`` runs it again).
     """
     done = done or set()
     key = cfg.trial_key()
@@ -308,16 +321,21 @@ def iter_trial(cfg: MeasureConfig, backend: EnergyBackend | None = None,
             on_start(trial)
         if cfg.warmup:
             if cfg.count_flops:
-                trial.flops = trial.count_flops()
+                trial.flops, trial.flops_tried = trial.count_flops(), True
             trial.work(cfg.warmup)
         trial.measure_idle()
         for i in todo:
             err: BaseException | None = None
+            w = WindowHandle()  # stays empty if the backend cannot open the window
             try:
                 with window(trial.monitor, f"{key}:{i}") as w:
                     trial.work(cfg.n_inferences)
             except Exception as e:  # the window is closed and flagged; write it, then stop
                 err = e
+            if w.result is None:  # begin() raised: no window, no reading, no record
+                raise MeasureError(f"the energy backend could not open window {i} ({type(err).__name__}: "
+                                   f"{err}); no record was written for it, --resume runs it again",
+                                   f"backend {trial.backend.name}") from err
             phase_res = None
             if err is None and trial.phases_on:
                 try:
@@ -326,8 +344,8 @@ def iter_trial(cfg: MeasureConfig, backend: EnergyBackend | None = None,
                     phase_res = trial.measure_first_phase(key, i)
                 except Exception:  # noqa: BLE001 - the main window stands; flagged phases-failed below
                     phase_res = None
-            if err is None and trial.flops is None and cfg.count_flops:
-                trial.flops = trial.count_flops()
+            if err is None and not trial.flops_tried and cfg.count_flops:
+                trial.flops, trial.flops_tried = trial.count_flops(), True
             rec = build_record(cfg, trial.source, w.result, i, cfg.n_inferences,
                                trial.backend.name, trial.meta, trial.flops, trial.idle_power_w,
                                trial.grid, trial.inputs_info)
@@ -339,6 +357,8 @@ def iter_trial(cfg: MeasureConfig, backend: EnergyBackend | None = None,
                 rec["flags"].append(trial.phase_flag)
             elif trial.phases_on and err is None:
                 rec["flags"].append("phases-failed")
+            if trial.idle_flag:
+                rec["flags"].append(trial.idle_flag)
             yield rec
             if err is not None:
                 raise err
