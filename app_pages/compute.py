@@ -1,89 +1,37 @@
 """Running projections for the app, and the numbers its headline shows (no Streamlit here).
 
-`run` is `project.engine.run_projection` with one saving: scipy's frozen distributions
-cost about 1 ms each to build (docstring generation), 80 per reference run, and a slider
-move changes one or two parameters. `run` compiles the scenario, reuses the frozen
-distribution of every parameter whose specification is unchanged, and passes the compiled
-scenario to `run_projection`, so the numbers are exactly the engine's.
+`run` is `project.engine.run_projection` with the app's seed: every variable's Monte Carlo
+percentiles and the tidy table (downloads, methodology). `run_shown` is the same run with
+percentiles for the variables the simulator page shows (SHOWN) only, so fewer variables go
+through the Monte Carlo; a variable's numbers are the same in both (tests/test_app_modules.py
+checks it).
 """
 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
 import pandas as pd
 
-from project.engine import COUNTS_SENTENCE, ProjectionResult, compile_scenario, run_projection
+from project.engine import COUNTS_SENTENCE, ProjectionResult, run_projection
 from project.scenario import Scenario
 
 SEED = 0
-_DISTS: OrderedDict = OrderedDict()
-_MAX_DISTS = 4096
-
-
-def _spec_key(p) -> tuple:
-    spec = p.spec
-    s = repr(spec) if isinstance(spec, tuple) else spec.model_dump_json()
-    return (s, p.lower, p.upper)
-
-
-def compile_fast(scenario: Scenario, measurements=None):
-    """`compile_scenario` with frozen distributions reused across calls (same spec, same object)."""
-    c = compile_scenario(scenario, measurements)
-    for p in c.params.values():
-        key = _spec_key(p)
-        hit = _DISTS.get(key)
-        if hit is not None:
-            p.__dict__["dist"] = hit[0]
-            _DISTS.move_to_end(key)
-        else:
-            _DISTS[key] = (p.dist,)
-            if len(_DISTS) > _MAX_DISTS:
-                _DISTS.popitem(last=False)
-    return c
-
-
-def run(scenario: Scenario, samples: int, measurements=None) -> ProjectionResult:
-    """The engine's projection (seed 0) of `scenario` with `samples` Monte Carlo samples."""
-    return run_projection(scenario, samples=samples, seed=SEED, measurements=measurements,
-                          compiled=compile_fast(scenario, measurements))
-
-
 #: the variables the simulator page shows; `run_shown` computes Monte Carlo percentiles for these only
 SHOWN = ("Energy", "Emissions", "Water", "Data Centres", "Power|Peak", "Energy|Inference", "Energy|Training",
          "Energy|Unattributed")
 
 
-def run_shown(scenario: Scenario, samples: int, measurements=None) -> ProjectionResult:
-    """`run`, with percentiles for the variables the page shows (SHOWN) only and no tidy table.
+def run(scenario: Scenario, samples: int, measurements=None) -> ProjectionResult:
+    """The engine's projection (seed 0) of `scenario` with `samples` Monte Carlo samples."""
+    return run_projection(scenario, samples=samples, seed=SEED, measurements=measurements)
 
-    The central run, the Latin hypercube design and the Monte Carlo pass are the engine's own
-    functions called as `run_projection` calls them, so every number shown equals the full
-    run's (tests/test_app_modules.py checks it); the percentiles of the other 40-odd
-    variables and the long table are left to the downloads (`run`). About a third faster.
-    """
-    try:
-        from project.engine import _finish, _monte_carlo_pass, _sampled, _warnings, check_invariants, evaluate, lhs_design
-    except ImportError:  # pragma: no cover - the engine changed: fall back to the full run
-        return run(scenario, samples, measurements)
-    c = compile_fast(scenario, measurements)
-    raw = evaluate(c)
-    blocks = _finish(c, raw)
-    check_invariants(c, blocks, "central run")
-    cen = {k: a[0] for k, a in blocks.items()}
-    pct: dict = {}
-    group = [v for v in c.variables() if v in SHOWN and _sampled(v)]
-    if samples > 0 and c.uncertain:
-        pct = _monte_carlo_pass(c, lhs_design(c, samples, SEED), group)
-    elif samples > 0:
-        pct = {k: np.repeat(cen[k][None], 3, axis=0) for k in group}
-    units = {w.name: raw[f"_unit|{w.name}"][0, 0] for w in c.workloads}
-    return ProjectionResult(scenario, c, pd.DataFrame(), cen, samples, SEED if samples > 0 else None, pct,
-                            _warnings(c, raw), unit_it_kwh=units)
+
+def run_shown(scenario: Scenario, samples: int, measurements=None) -> ProjectionResult:
+    """`run` with Monte Carlo percentiles for the variables the page shows (SHOWN) only."""
+    return run_projection(scenario, samples=samples, seed=SEED, measurements=measurements, variables=SHOWN)
 
 
 # ---------------------------------------------------------------------------

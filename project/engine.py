@@ -446,7 +446,7 @@ def _compile_fleet(c: Compiled) -> None:
 # 2-15x slower), and a result's rows are already the (cell, samples) rows the percentiles need.
 # `evaluate` returns the public (n, R, Y) layout. The central run is float64; Monte Carlo
 # chunks are float32 (their draws were always kept as float32) and compute only the variables
-# their pass keeps (`want`).
+# the Monte Carlo keeps (`want`).
 
 
 class _Values:
@@ -561,7 +561,7 @@ def _evaluate(c: Compiled, values: dict[str, np.ndarray] | None = None, n: int =
               want: dict[str, bool] | None = None, dtype=np.float64) -> dict[str, np.ndarray]:
     """`evaluate` in the samples-last layout: variable -> (R, Y, n) or (1, Y, n).
 
-    `want` (Monte Carlo passes): only these variables, each mapped to True when its regions
+    `want` (Monte Carlo chunks): only these variables, each mapped to True when its regions
     are needed; those mapped to False may come back as (1, Y, n) World totals. `dtype`:
     float64 (central run, sensitivity) or float32 (Monte Carlo chunks).
     """
@@ -927,13 +927,6 @@ def sample_parameters(c: Compiled, samples: int, seed: int) -> dict[str, np.ndar
 # Results
 
 
-def _world(var: str, a: np.ndarray, arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """World value of a variable from its regional array (..., R, Y) -> (..., Y)."""
-    if a.shape[-2] == 1:
-        return a[..., 0, :]
-    return a.sum(axis=-2)
-
-
 @dataclass
 class ProjectionResult:
     """A projection's tidy table plus the arrays behind it.
@@ -1068,15 +1061,15 @@ def _drivers(c: Compiled) -> str:
     return ", ".join(unc[:5]) or "the scenario's parameters"
 
 
-def mc_memory_bytes(c: Compiled, samples: int) -> int:
+def mc_memory_bytes(c: Compiled, samples: int, variables=None) -> int:
     """Estimated peak memory of a Monte Carlo run (bytes), an upper bound: the float32 design and
     the generator's float64 blocks while it is drawn, the kept draws (counted up to KEEP_BYTES:
     beyond it they wait in a temporary file), one read of them per thread for percentiles
     (READ_BYTES), and each thread's chunk: (variables + 40) float32 (R, Y, chunk) arrays,
     where 18-31 were measured at the peak of a chunk (the reference, paper and combined
-    policy presets)."""
+    policy presets). `variables`: only those percentiles are kept (all sampled ones when None)."""
     design = samples * max(1, len(c.uncertain)) * 4 + MC_THREADS * samples * (LHS_BLOCK + 1) * 8
-    kept = samples * sum(_cells(c, k) for k in c.variables() if _sampled(k)) * 4
+    kept = samples * sum(_cells(c, k) for k in _kept(c, variables)) * 4
     chunk = MC_THREADS * min(samples, CHUNK) * (len(c.variables()) + 40) * R * len(c.years) * 4
     return design + min(KEEP_BYTES, kept) + MC_THREADS * min(READ_BYTES, kept) + chunk + 150 * 2**20
 
@@ -1095,8 +1088,6 @@ MC_THREADS = min(2, os.cpu_count() or 1)
 
 def memory_limit_bytes() -> int:
     """Half the available memory (Linux /proc/meminfo), else 4 GB; override with WATTCAST_MC_MEMORY_MB."""
-    import os
-
     env = os.environ.get("WATTCAST_MC_MEMORY_MB")
     if env:
         return int(float(env) * 2**20)
@@ -1111,13 +1102,15 @@ def memory_limit_bytes() -> int:
 
 
 def run_projection(scenario: Scenario, samples: int = 0, seed: int = 0, measurements: pd.DataFrame | None = None,
-                   compiled: Compiled | None = None) -> ProjectionResult:
+                   compiled: Compiled | None = None, variables=None) -> ProjectionResult:
     """Central run plus, when `samples` > 0, seeded Monte Carlo percentiles (p5, p50, p95).
 
-    The central run is float64. Samples are evaluated in float32 chunks on MC_THREADS
-    threads, computing only the variables whose percentiles are kept (`_monte_carlo`); the
-    seeded design is the same Latin hypercube as scipy.stats.qmc draws. A run whose
-    estimated memory exceeds `memory_limit_bytes()` is refused with a message.
+    The central run is float64 and covers every variable. Samples are evaluated in float32
+    chunks on MC_THREADS threads, computing only the variables whose percentiles are kept
+    (`_monte_carlo`): every sampled one, or those in `variables` (e.g. the app's page, which
+    shows a few); each kept variable's percentiles are the same either way. The seeded
+    design is the same Latin hypercube as scipy.stats.qmc draws. A run whose estimated
+    memory exceeds `memory_limit_bytes()` is refused with a message.
     """
     if samples < 0:
         raise ScenarioError(f"--samples must be >= 0, got {samples}")
@@ -1131,16 +1124,16 @@ def run_projection(scenario: Scenario, samples: int = 0, seed: int = 0, measurem
     warn = _warnings(c, raw)
     pct: dict[str, np.ndarray] = {}
     if samples > 0 and c.uncertain:
-        need, limit = mc_memory_bytes(c, samples), memory_limit_bytes()
+        need, limit = mc_memory_bytes(c, samples, variables), memory_limit_bytes()
         if need > limit:
             raise ScenarioError(f"--samples {samples:,}: the Monte Carlo would need about {need / 2**30:.1f} GiB, "
                                 f"above the limit of {limit / 2**30:.1f} GiB (half the available memory; set "
                                 f"WATTCAST_MC_MEMORY_MB to change it): use fewer samples")
         design = lhs_design(c, samples, seed)
-        pct = _monte_carlo(c, design)
+        pct = _monte_carlo(c, design, variables)
         del design
     elif samples > 0:
-        pct = {k: np.repeat(a[None], 3, axis=0) for k, a in cen.items() if _sampled(k)}
+        pct = {k: np.repeat(cen[k][None], 3, axis=0) for k in _kept(c, variables) if k in cen}
     table = _table(c, scenario.name, cen, pct)
     units = {w.name: raw[f"_unit|{w.name}"][0, 0] for w in c.workloads}
     return ProjectionResult(scenario, c, table, cen, samples, seed if samples > 0 else None, pct, warn,
@@ -1151,25 +1144,15 @@ def _cells(c: Compiled, var: str) -> int:
     return (R + 1 if var in REGIONAL_PERCENTILES else 1) * len(c.years)
 
 
-def _pass_groups(c: Compiled, samples: int, variables: list[str] | None = None) -> list[list[str]]:
-    """Sampled variables (of `variables` when given) split so one group's float32 draws take at
-    most KEEP_BYTES; more than one group means the draws wait in a temporary file (their
-    percentiles are still taken READ_BYTES at a time)."""
-    groups: list[list[str]] = [[]]
-    used = 0
-    for k in (v for v in c.variables() if _sampled(v) and (variables is None or v in variables)):
-        b = samples * _cells(c, k) * 4
-        if groups[-1] and used + b > KEEP_BYTES:
-            groups.append([])
-            used = 0
-        groups[-1].append(k)
-        used += b
-    return groups
+def _kept(c: Compiled, variables=None) -> list[str]:
+    """The sampled variables (of `variables` when given) whose percentiles a Monte Carlo keeps."""
+    return [v for v in c.variables() if _sampled(v) and (variables is None or v in variables)]
 
 
-def _monte_carlo_pass(c: Compiled, design: np.ndarray, group: list[str]) -> dict[str, np.ndarray]:
-    """Percentiles of the sampled variables in `group` only (app_pages/compute.py's run_shown)."""
-    return _monte_carlo(c, design, group)
+def _spills(c: Compiled, samples: int, variables=None) -> bool:
+    """Whether the kept float32 draws exceed KEEP_BYTES, so they wait in a temporary file
+    (their percentiles are taken READ_BYTES at a time either way)."""
+    return samples * sum(_cells(c, k) for k in _kept(c, variables)) * 4 > KEEP_BYTES
 
 
 def _monte_carlo(c: Compiled, design: np.ndarray, variables: list[str] | None = None) -> dict[str, np.ndarray]:
@@ -1183,8 +1166,7 @@ def _monte_carlo(c: Compiled, design: np.ndarray, variables: list[str] | None = 
     also on the threads.
     """
     samples = design.shape[0]
-    groups = _pass_groups(c, samples, variables)
-    kept = [k for g in groups for k in g]
+    kept = _kept(c, variables)
     if not kept:
         return {}
     offsets = np.cumsum([0] + [_cells(c, k) for k in kept])
@@ -1203,10 +1185,10 @@ def _monte_carlo(c: Compiled, design: np.ndarray, variables: list[str] | None = 
 
     def percentiles(lo: int) -> None:
         hi = min(n_rows, lo + step)
-        q[:, lo:hi] = _percentiles(store.read(lo, hi))
+        q[:, lo:hi] = sampling.percentiles(store.read(lo, hi))   # partitions the block in place
 
     size = _chunk_size(samples)
-    spill = len(groups) > 1
+    spill = _spills(c, samples, variables)
     try:
         with _threads_for_small_products(), _KeptBlocks(n_rows, samples, size, spill) as store:
             _on_threads(chunk, range(0, samples, size))
@@ -1395,12 +1377,6 @@ def _regional_percentiles(c: Compiled, q: np.ndarray) -> np.ndarray:
     return q
 
 
-def _percentiles(a: np.ndarray) -> np.ndarray:
-    """p5, p50, p95 along the LAST axis (linear interpolation, as numpy's default); `a` is
-    (..., n), partitioned in place when contiguous; returns (3, ...)."""
-    return sampling.percentiles(a)
-
-
 def _warnings(c: Compiled, raw: dict[str, np.ndarray]) -> list[str]:
     out = []
     ex = raw.get("_excess")
@@ -1427,7 +1403,8 @@ def variable_order(c: Compiled) -> list[str]:
     return names + [k for k in ("Share|Attributed",) if k not in names]
 
 
-def unit_of(variable: str, c: Compiled | None = None) -> str:
+def unit_of(variable: str) -> str:
+    """The unit of a variable (project.variables; per-workload and per-class ones by prefix)."""
     if variable in VARIABLES:
         return VARIABLES[variable].unit
     if variable.startswith(INFERENCE_PREFIX):

@@ -161,7 +161,7 @@ def test_monte_carlo_chunk_matches_the_float64_evaluation(preset):
     c = eng.compile_scenario(load_preset(preset))
     vals = eng.sample_parameters(c, 300, seed=4)
     full = eng._evaluate(c, vals, 300)
-    kept = [k for g in eng._pass_groups(c, 300) for k in g]
+    kept = eng._kept(c)
     want = {k: k in eng.REGIONAL_PERCENTILES for k in kept}
     fast = eng._evaluate(c, {k: v.astype(np.float32) for k, v in vals.items()}, 300, want=want, dtype=np.float32)
     assert set(fast) >= set(kept)
@@ -182,11 +182,13 @@ def test_monte_carlo_is_the_same_on_one_thread_in_any_chunks_and_for_a_subset(mo
     one = eng.run_projection(s, samples=700, seed=9)
     for k, q in base.percentiles.items():
         np.testing.assert_allclose(one.percentiles[k], q, rtol=1e-6, equal_nan=True, err_msg=k)
-    c = eng.compile_scenario(s)
-    sub = eng._monte_carlo_pass(c, eng.lhs_design(c, 700, 9), ["Water", "Energy|Inference"])
-    assert set(sub) == {"Water", "Energy|Inference"}
-    for k, q in sub.items():
+    sub = eng.run_projection(s, samples=700, seed=9, variables=["Water", "Energy|Inference", "Share|Attributed"])
+    assert set(sub.percentiles) == {"Water", "Energy|Inference"}   # Share|Attributed is never sampled
+    assert set(sub.central) == set(base.central)
+    for k, q in sub.percentiles.items():
         np.testing.assert_allclose(q, base.percentiles[k], rtol=1e-6, equal_nan=True, err_msg=k)
+    assert set(sub.table.loc[sub.table["stat"] != "central", "variable"]) == {"Water", "Energy|Inference"}
+    assert eng.mc_memory_bytes(c := eng.compile_scenario(s), 10**6, ["Water"]) < eng.mc_memory_bytes(c, 10**6)
 
 
 def test_a_failing_temporary_file_is_one_clear_message(monkeypatch):
