@@ -219,24 +219,25 @@ cols[3].metric(f"Compared with {cname}'s electricity", f"= {fmt.pct(share)}",
                help="Electricity demand of the country (Our World in Data / Ember). Change the country under "
                     "'Compared with countries' below.")
 
-att = H.attributed_share
-if H.has_fleet and math.isfinite(att):
-    what = (f"**What is counted:** the electricity of the installed AI accelerators at the data-centre meter. "
-            f"Of the {fmt.energy(e.p50)}, **{fmt.pct(att)}** is attributed to the workloads modelled here "
-            f"(inference {fmt.energy(H.inference)}, training {fmt.energy(H.training)}); the rest, "
-            f"{fmt.energy(H.unattributed)}, is use of the installed fleet that no modelled workload explains.")
+k = tables.counted(result, year, region)  # every number of this sentence from the central run: its parts add up
+if H.has_fleet and math.isfinite(k.attributed_share):
+    what = (f"**What is counted** (central run: every parameter at its central value; the cards show the Monte "
+            f"Carlo median): the electricity of the installed AI accelerators at the data-centre meter, "
+            f"{fmt.energy(k.total)}. Of it, **{fmt.pct(k.attributed_share)}** is attributed to the workloads "
+            f"modelled here (inference {fmt.energy(k.inference)}, training {fmt.energy(k.training)}); the rest, "
+            f"{fmt.energy(k.unattributed)}, is use of the installed fleet that no modelled workload explains.")
 else:
-    what = ("**What is counted:** the electricity of the modelled workloads only (inference"
-            + (f" {fmt.energy(H.inference)}" if H.inference else "")
-            + (f", training {fmt.energy(H.training)}" if H.training else "")
+    what = ("**What is counted** (central run: every parameter at its central value; the cards show the Monte "
+            f"Carlo median): the electricity of the modelled workloads only, {fmt.energy(k.total)} (inference "
+            f"{fmt.energy(k.inference)}" + (f", training {fmt.energy(k.training)}" if k.training else "")
             + "), at the data-centre meter. This starting point has no accelerator fleet, so use that no workload "
               "explains is not modelled.")
-if H.datacentres.modelled:
-    what += f" All data centres, AI included: {fmt.energy(H.datacentres.p50)}."
+if math.isfinite(k.datacentres):
+    what += f" All data centres, AI included: {fmt.energy(k.datacentres)}."
 try:
     from project.national import world_electricity_twh
 
-    what += f" That is {fmt.pct(e.p50 / world_electricity_twh(2024))} of the world's electricity demand in 2024."
+    what += f" That is {fmt.pct(k.total / world_electricity_twh(2024))} of the world's electricity demand in 2024."
 except KeyError:
     pass
 st.markdown(what)

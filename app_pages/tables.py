@@ -8,6 +8,7 @@ that variable and region, else the central run (`stat` column says which).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -83,20 +84,33 @@ def reference_lines(ymax: float, countries: list[str], year: int, limit: int = 4
     return df.loc[kept[:limit]].reset_index(drop=True)
 
 
-def breakdown_table(result: ProjectionResult, year: int, region: str) -> pd.DataFrame:
-    """Energy by part (inference by workload, training, unattributed), central run, TWh."""
-    j = result.regions.index(region)
-    i = int(year - result.scenario.start_year)
-    rows = []
-    for k in result.central:
-        if k.startswith("Energy|Inference|"):
-            rows.append({"part": k.removeprefix("Energy|Inference|"), "group": "Inference",
-                         "twh": float(result.central[k][j, i])})
-    for k, g in (("Energy|Training", "Training"), ("Energy|Unattributed", "Unattributed fleet use")):
-        if k in result.central:
-            rows.append({"part": g, "group": g, "twh": float(result.central[k][j, i])})
-    df = pd.DataFrame(rows, columns=["part", "group", "twh"])
-    return df[df["twh"] > 0].sort_values("twh", ascending=False).reset_index(drop=True)
+@dataclass(frozen=True)
+class Counted:
+    """What AI electricity is made of in one year and region, every number from the central run
+    (every parameter at its central value), so the parts add up: inference + training +
+    unattributed = total and attributed_share x total = inference + training. TWh/yr;
+    `datacentres` (all data centres, AI included) is NaN when the scenario does not model it."""
+
+    total: float
+    inference: float
+    training: float
+    unattributed: float
+    attributed_share: float
+    datacentres: float
+
+
+def counted(result: ProjectionResult, year: int, region: str) -> Counted:
+    """The central run's parts of Energy in `year` and `region` (see `Counted`)."""
+    def c(v: str) -> float:
+        return result.value(v, year, "central", region) if v in result.central else 0.0
+
+    from .compute import modelled
+
+    share = c("Share|Attributed") if "Share|Attributed" in result.central else np.nan
+    return Counted(total=c("Energy"), inference=c("Energy|Inference"), training=c("Energy|Training"),
+                   unattributed=c("Energy|Unattributed"),
+                   attributed_share=float(share) if np.isfinite(share) else np.nan,
+                   datacentres=c("Data Centres") if modelled(result, "Data Centres") else np.nan)
 
 
 def variable_tree(result: ProjectionResult) -> pd.DataFrame:

@@ -198,3 +198,17 @@ def test_grid_country_options_show_the_intensity_the_engine_uses():
     box = at.selectbox(key="w:grid")
     assert box.value == "CHN"
     assert f"China ({used:.0f} g CO₂e/kWh, 2024)" in box.options
+
+
+def test_what_is_counted_is_the_central_run_and_its_parts_add_up():
+    at = app(region="chn")
+    ok(at)
+    text = next(md.value for md in at.markdown if "What is counted" in md.value)
+    r = compute.run(load_preset("reference"), 0)
+    c = {v: r.value(v, 2030, "central", "China")
+         for v in ("Energy", "Energy|Inference", "Energy|Training", "Energy|Unattributed", "Share|Attributed")}
+    assert "central run" in text
+    for v in ("Energy", "Energy|Inference", "Energy|Training", "Energy|Unattributed"):
+        assert fmt.energy(c[v]) in text, (v, text)
+    assert f"**{fmt.pct(c['Share|Attributed'])}**" in text
+    assert energy(at) != fmt.energy(c["Energy"])  # the card keeps the Monte Carlo median
