@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app_pages import compute, session, tables
+from app_pages import session, tables
 from app_pages import controls as C
+from project.engine import COUNTS_SENTENCE
 from project.national import SOURCE as NATIONAL_SOURCE
 from project.reference import PAPER_SOURCE
 
@@ -16,17 +17,20 @@ st.title("How the numbers are made")
 st.markdown("Everything on this page is read from the files and code that compute the figures: the scenario "
             "presets in `data/scenarios/`, the fleet and regional data in `data/fleet/`, the observations in "
             "`data/observations.csv` and the engine in `project/engine.py` (equations in `docs/model.md`).")
-result = session.safe(session.run, V.preset, V.cfg, C.SAMPLES[V.precision], False, True)
+# the central run only (samples=0): the back-test compares it, and the tree and sources need no
+# percentiles, so no Monte Carlo runs on this page
+result = session.safe(session.run, V.preset, V.cfg, 0, False, True)
 
 st.header("What is counted")
-st.markdown(compute.Headline.__dataclass_fields__["counts"].default)
+st.markdown(COUNTS_SENTENCE)
 st.code(tables.equations(), language=None)
 
 if result is not None:
     st.header("Back-test: the model against observed totals")
     bt = tables.backtest_table(result)
     if len(bt):
-        st.markdown(f"Modelled (central run of *{C.preset(V.preset).title}*) against observed data-centre "
+        mine = " with the controls as you set them" if C.changed(V.preset, V.cfg) else ""
+        st.markdown(f"Modelled (central run of *{C.preset(V.preset).title}*{mine}) against observed data-centre "
                     "electricity. The 2024 World total is the calibration target; every other row is out of sample.")
         st.dataframe(bt, hide_index=True, width="stretch",
                      column_config={"Observed": st.column_config.NumberColumn("Observed (TWh)", format="%.1f"),

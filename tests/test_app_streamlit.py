@@ -190,6 +190,25 @@ def test_methodology_page_shows_backtest_tree_and_sources():
 # What the page says is what the engine computes; no Monte Carlo the page does not show
 
 
+@pytest.fixture
+def sampled_runs(monkeypatch):
+    """The projections the pages compute, as (preset name, samples), from an empty run cache."""
+    from app_pages import session
+
+    calls: list[tuple[str, int]] = []
+    for name in ("run", "run_shown"):
+        fn = getattr(compute, name)
+
+        def spy(scenario, samples, *a, _fn=fn, **kw):
+            calls.append((scenario.name, samples))
+            return _fn(scenario, samples, *a, **kw)
+
+        monkeypatch.setattr(compute, name, spy)
+    session._run.clear()
+    yield calls
+    session._run.clear()
+
+
 def test_grid_country_options_show_the_intensity_the_engine_uses():
     at = app(grid="CHN")
     ok(at)
@@ -212,3 +231,16 @@ def test_what_is_counted_is_the_central_run_and_its_parts_add_up():
         assert fmt.energy(c[v]) in text, (v, text)
     assert f"**{fmt.pct(c['Share|Attributed'])}**" in text
     assert energy(at) != fmt.energy(c["Energy"])  # the card keeps the Monte Carlo median
+
+
+def test_methodology_backtest_is_the_central_run_without_a_monte_carlo(sampled_runs):
+    at = app()
+    at.switch_page("app_pages/methodology.py")
+    sampled_runs.clear()
+    at.run()
+    ok(at)
+    assert sampled_runs and all(k == 0 for _, k in sampled_runs), sampled_runs
+    bt = next(d.value for d in at.dataframe if "Observed" in d.value.columns)
+    want = compute.run(load_preset("reference"), 0).backtest
+    assert sorted(bt["Modelled"].round(9)) == sorted(want["modelled"].round(9))
+    assert any("central run of" in md.value for md in at.markdown)
