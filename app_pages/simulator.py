@@ -186,12 +186,13 @@ def _range(f: compute.Figure) -> str:
     return f"90% range {fmt.span(f.variable, f.p5, f.p95)}" if f.has_range else "central estimate (no range)"
 
 
-# the country compared with: the link's, else the one nearest the preset's own total (stable)
-base_result = session.safe(session.run, V.preset, C.default_cfg(V.preset), samples, False)
+# the country compared with: the link's, else the one nearest the preset's own total (stable while
+# the controls move). The preset's central run (samples=0) is enough to pick it: no second Monte Carlo.
+base_result = session.safe(session.run, V.preset, C.default_cfg(V.preset), 0, False)
 cands = list(dict.fromkeys([*scenario.compare_with, *C.KNOWN_COUNTRIES]))
 if base_result is not None and not V.cmp:
-    ref_twh = compute.headline(base_result, min(max(year, base_result.scenario.start_year),
-                                                base_result.scenario.end_year), region).energy.p50
+    ref_twh = base_result.value("Energy", min(max(year, base_result.scenario.start_year),
+                                              base_result.scenario.end_year), "central", region)
     default_cmp = compute.default_country(ref_twh, cands, 2024)
 else:
     default_cmp = V.cmp or "USA"

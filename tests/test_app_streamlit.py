@@ -233,6 +233,17 @@ def test_what_is_counted_is_the_central_run_and_its_parts_add_up():
     assert energy(at) != fmt.energy(c["Energy"])  # the card keeps the Monte Carlo median
 
 
+def test_default_comparison_country_comes_from_the_presets_central_run(sampled_runs):
+    at = app(pue_cap="1.1")
+    ok(at)
+    mc = [(n, k) for n, k in sampled_runs if k > 0]
+    assert mc == [("reference", SAMPLES)], sampled_runs  # one Monte Carlo: the scenario shown
+    base = compute.run(load_preset("reference"), 0).value("Energy", 2030, "central")
+    s = load_preset("reference")
+    iso = compute.default_country(base, list(dict.fromkeys([*s.compare_with, *C.KNOWN_COUNTRIES])), 2024)
+    assert metric(at, "Compared with").label == f"Compared with {compute.countries(2024).at[iso, 'country']}'s electricity"
+
+
 def test_methodology_backtest_is_the_central_run_without_a_monte_carlo(sampled_runs):
     at = app()
     at.switch_page("app_pages/methodology.py")
