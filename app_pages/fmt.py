@@ -75,6 +75,15 @@ def value(variable: str, x: float) -> str:
     return FORMAT.get(variable.split("|")[0], sig)(x)
 
 
+def axis_unit(variable: str) -> str:
+    """The model's unit of `variable` (project.engine.unit_of) as a chart axis says it:
+    'TWh/yr' -> 'TWh per year', 'Mt CO2-equiv/yr' -> 'Mt CO₂e per year', 'million m3/yr' -> 'million m³ per year'."""
+    from project.engine import unit_of
+
+    u = unit_of(variable)
+    return u.replace("CO2-equiv", "CO₂e").replace("m3", "m³").replace("/yr", " per year")
+
+
 def span(variable: str, lo: float, hi: float) -> str:
     """'498-910 TWh' (one unit for both ends when they share it)."""
     a, b = value(variable, lo), value(variable, hi)

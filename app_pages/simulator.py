@@ -285,8 +285,7 @@ def main_chart() -> None:
         st.info(f"{vlabel}: not modelled by this starting point.", icon=":material/info:")
         session.write_url()
         return
-    unit = {"Energy": "TWh per year", "Emissions": "Mt CO₂e per year", "Water": "million m³ per year",
-            "Data Centres": "TWh per year", "Power|Peak": "GW"}[var]
+    unit = fmt.axis_unit(var)
     if V.view == "wedges":
         _wedge_view(var, vlabel, unit)
     else:
@@ -452,8 +451,7 @@ if compute.modelled(result, rvar):
     rt = tables.regions_table(result, rvar, year)
     rt["end"] = rt[["p50", "p95"]].max(axis=1, skipna=True)
     rt["label"] = rt["p50"].map(lambda x: fmt.value(rvar, x))
-    runit = {"Energy": "TWh per year", "Emissions": "Mt CO₂e per year", "Water": "million m³ per year",
-             "Power|Peak": "GW"}[rvar]
+    runit = fmt.axis_unit(rvar)
     rdesc = f"{C.SHOW[V.show][1] if rvar != 'Energy' else 'AI electricity'} in {year} by region, median: " + ", ".join(
         f"{r} {lab}" for r, lab in zip(rt["region"], rt["label"])) + "."
     st.vega_lite_chart(spec=charts.regions(rt, runit, f"By region, {year}", rdesc), width="stretch", theme=None)

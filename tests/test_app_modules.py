@@ -380,3 +380,8 @@ def test_what_is_counted_parts_add_up_in_the_central_run(name, region):
     if s.fleet is not None:
         assert k.attributed_share * k.total == pytest.approx(k.inference + k.training, rel=1e-12)
     assert k.total != r.value("Energy", s.target_year, region=region) or name == "paper-2023"  # not the median
+
+
+def test_chart_axis_units_are_the_models_units():
+    assert [fmt.axis_unit(C.SHOW[k][0]) for k in C.SHOW] == [
+        "TWh per year", "Mt CO₂e per year", "million m³ per year", "TWh per year", "GW"]
