@@ -15,16 +15,11 @@ from __future__ import annotations
 import copy
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable
 
-from project.policy import COMMON, LEVERS
-
-try:  # levers that act in full from their start year (no ramp)
-    from project.policy import NO_PHASE_IN
-except ImportError:  # pragma: no cover - older policy module
-    NO_PHASE_IN = set()
+from project.policy import COMMON, LEVERS, NO_PHASE_IN
 from project.policy import LABELS as LEVER_LABELS
 from project.scenario import Scenario, ScenarioError, apply_overrides, load_preset, preset_names
 
@@ -518,9 +513,6 @@ class View:
     cmp: str = ""
     precision: str = "standard"
     pins: list[Pin] = field(default_factory=list)
-
-    def copy(self) -> "View":
-        return replace(self, cfg=dict(self.cfg), pins=[Pin(p.preset, dict(p.cfg)) for p in self.pins])
 
 
 def encode_value(v: Any) -> str:
