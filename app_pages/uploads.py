@@ -54,14 +54,15 @@ def template() -> bytes:
 
 
 def matching_workloads(scenario: Scenario, tasks: list[str]) -> list[str]:
-    """Labels of the workloads whose energy comes from one of the study's `tasks` (Table 2 reference)."""
-    out = []
-    for wid, w in scenario.workloads.items():
-        e = w.energy
-        key = (e.reference or e.measurements) if e is not None else None
-        if key in tasks:
-            out.append(w.label or wid)
-    return out
+    """Labels of the workloads that the accepted `tasks` would feed: those whose energy names one
+    of them, as a study task (`reference`, Table 2) or as a measured task (`measurements`).
+
+    The rule is the engine's own: the workloads `project.engine.with_measured_energy` switches.
+    """
+    from project.engine import with_measured_energy
+
+    _, switched = with_measured_energy(scenario, pd.DataFrame({"task": list(tasks)}))
+    return [scenario.workloads[w].label or w for w in switched]
 
 
 def project_records() -> tuple[pd.DataFrame | None, list[str], str]:

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -385,3 +386,17 @@ def test_what_is_counted_parts_add_up_in_the_central_run(name, region):
 def test_chart_axis_units_are_the_models_units():
     assert [fmt.axis_unit(C.SHOW[k][0]) for k in C.SHOW] == [
         "TWh per year", "Mt CO₂e per year", "million m³ per year", "TWh per year", "GW"]
+
+
+def test_matching_workloads_follows_the_engines_rule_for_references_and_measured_tasks():
+    from project.engine import with_measured_energy
+
+    s = C.preset("paper-2023")
+    tasks = ["image_generation", "text_classification"]
+    assert uploads.matching_workloads(s, tasks) == [s.workloads[w].label or w
+                                                   for w in with_measured_energy(s, pd.DataFrame({"task": tasks}))[1]]
+    # a workload already switched to measured records (energy.measurements) still matches its task
+    measured, switched = with_measured_energy(s, pd.DataFrame({"task": ["image_generation"]}))
+    assert measured.workloads[switched[0]].energy.measurements == "image_generation"
+    assert uploads.matching_workloads(measured, ["image_generation"]) == uploads.matching_workloads(s, ["image_generation"])
+    assert uploads.matching_workloads(s, ["no_such_task"]) == []
