@@ -20,8 +20,7 @@ from project.scenario import Scenario
 
 SEED = 0
 #: the variables the simulator page shows; `run_shown` computes Monte Carlo percentiles for these only
-SHOWN = ("Energy", "Emissions", "Water", "Data Centres", "Power|Peak", "Energy|Inference", "Energy|Training",
-         "Energy|Unattributed")
+SHOWN = ("Energy", "Emissions", "Water", "Data Centres", "Power|Peak")
 
 
 def run(scenario: Scenario, samples: int, measurements=None) -> ProjectionResult:
