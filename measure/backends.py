@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from measure.errors import MeasureError
+from project.records import J_PER_KWH
 
 COMPONENTS = ("gpu", "cpu", "ram")
 
@@ -185,11 +186,16 @@ def _text(x: Any) -> str:
 
 
 class _PowerPoller:
-    """Polls power (W) of the given handles in a thread; trapezoid-integrates per handle."""
+    """Polls power (W) of the given handles in a thread; trapezoid-integrates per handle.
+
+    A failed read stops the polling and is kept in :attr:`error`: the integral would otherwise
+    bridge the gap with a straight line, a low reading that looks fine.
+    """
 
     def __init__(self, nvml, handles: dict[str, Any], interval_s: float) -> None:
         self.nvml, self.handles, self.interval_s = nvml, handles, interval_s
         self.samples: dict[str, list[tuple[float, float]]] = {k: [] for k in handles}
+        self.error: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wattcast-nvml-poll", daemon=True)
 
@@ -200,17 +206,29 @@ class _PowerPoller:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            self._sample()
+            try:
+                self._sample()
+            except Exception as e:  # noqa: BLE001 - kept; end() voids the reading
+                self.error = f"NVML power polling failed ({type(e).__name__}: {e})"
+                return
 
     def start(self) -> "_PowerPoller":
         self._sample()
         self._thread.start()
         return self
 
-    def stop(self) -> dict[str, float]:
+    def cancel(self) -> None:
+        """Stop the polling thread and wait for it (idempotent)."""
         self._stop.set()
-        self._thread.join()
-        self._sample()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def stop(self) -> dict[str, float]:
+        """Stop polling; energy (J) per handle. Check :attr:`error`: with it set the
+        integrals miss part of the window."""
+        self.cancel()
+        if self.error is None:
+            self._sample()
         return {k: integrate_power(s) for k, s in self.samples.items()}
 
 
@@ -225,8 +243,8 @@ def integrate_power(samples: Sequence[tuple[float, float]]) -> float:
 def counter_delta_mj(start: int, end: int) -> int | None:
     """Counter difference in mJ, or None when the counter went backwards.
 
-    NVML's counter is an unsigned 64-bit count of mJ since the driver loaded: at 1 kW it
-    would take 585 million years to wrap. A smaller end value means the driver was reloaded
+    NVML's counter is an unsigned 64-bit count of mJ since the driver loaded (1.8e16 J): at
+    1 kW it would take about 585 thousand years to wrap. A smaller end value means the driver was reloaded
     or the GPU reset during the window, so the window's GPU energy is unknown.
     """
     return end - start if end >= start else None
@@ -392,6 +410,14 @@ class NVMLBackend(EnergyBackend):
     def __init__(self, gpus: Sequence[int | GpuTarget] = (0,), whole_node: bool = False,
                  poll_interval_s: float = 0.1, nvml: Any = None) -> None:
         self.nvml = _nvml_started(nvml)
+        self._closed = False
+        try:  # a refusal (or any failure) below must not leave NVML initialised
+            self._set_up(gpus, whole_node, poll_interval_s)
+        except BaseException:
+            self.close()
+            raise
+
+    def _set_up(self, gpus: Sequence[int | GpuTarget], whole_node: bool, poll_interval_s: float) -> None:
         count = self.nvml.nvmlDeviceGetCount()
         targets = [g if isinstance(g, GpuTarget) else GpuTarget(-1, int(g), None, "index") for g in gpus]
         if whole_node:
@@ -441,7 +467,13 @@ class NVMLBackend(EnergyBackend):
 
     def end(self, token: Any) -> Reading:
         # the energy counters first, as close to the end of the work as possible
-        now = {k: self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handles[k]) for k in token["counters"]}
+        poller = token["poller"]
+        try:
+            now = {k: self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handles[k]) for k in token["counters"]}
+        except BaseException:
+            if poller is not None:  # a lost GPU must not leave the polling thread running
+                poller.cancel()
+            raise
         dt = time.perf_counter() - token["t"]
         per: dict[str, float] = {}
         flags: list[str] = []
@@ -454,13 +486,16 @@ class NVMLBackend(EnergyBackend):
                               "the window, so its energy is unknown")
                 continue
             per[k] = delta / 1000.0
-        if token["poller"] is not None:
-            per.update(token["poller"].stop())
+        if errors:
+            flags.append("counter-reset")
+        if poller is not None:
+            per.update(poller.stop())
+            if poller.error:
+                errors.append(f"{poller.error}: the GPU energy of the window is unknown")
         methods = {"counter" if self.has_counter[k] else "integrated-power" for k in self.handles}
         r = Reading(gpu_j=None if errors else sum(per.values()), per_gpu_j=per,
                     gpu_method="counter" if methods == {"counter"} else "integrated-power")
         if errors:
-            flags.append("counter-reset")
             r.error = "; ".join(errors)
         for k, h in self.handles.items():
             before = token["violations"].get(k)
@@ -506,6 +541,10 @@ class NVMLBackend(EnergyBackend):
         return meta
 
     def close(self) -> None:
+        """Shut NVML down (once: each nvmlInit is matched by one nvmlShutdown)."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.nvml.nvmlShutdown()
         except Exception:
@@ -583,12 +622,11 @@ class CodeCarbonBackend(EnergyBackend):
         return name
 
     def end(self, token: Any) -> Reading:
-        d = self.tracker.stop_task(token)
-        kwh = 3.6e6
-        r = Reading(cpu_j=float(d.cpu_energy) * kwh, ram_j=float(d.ram_energy) * kwh,
+        d = self.tracker.stop_task(token)  # energies in kWh
+        r = Reading(cpu_j=float(d.cpu_energy) * J_PER_KWH, ram_j=float(d.ram_energy) * J_PER_KWH,
                     cpu_method=self.cpu_method, ram_method="estimate")
         if self.has_gpu:
-            r.gpu_j, r.gpu_method = float(d.gpu_energy) * kwh, "counter"
+            r.gpu_j, r.gpu_method = float(d.gpu_energy) * J_PER_KWH, "counter"
             if self.whole_node:
                 r.flags.append("idle-gpus-included")
         if self.cpu_method == "estimate":
@@ -618,12 +656,27 @@ class CompositeBackend(EnergyBackend):
         self.min_window_s = max(gpu.min_window_s, host.min_window_s)
 
     def begin(self) -> Any:
-        return (self.host.begin(), self.gpu.begin())
+        host = self.host.begin()
+        try:
+            return (host, self.gpu.begin())
+        except BaseException:
+            self._end_quietly(host)
+            raise
 
     def end(self, token: Any) -> Reading:
-        g = self.gpu.end(token[1])
+        try:
+            g = self.gpu.end(token[1])
+        except BaseException:
+            self._end_quietly(token[0])  # stop the host's task (codecarbon) all the same
+            raise
         h = self.host.end(token[0])
         return g.merge(h, take=("cpu", "ram"))
+
+    def _end_quietly(self, host_token: Any) -> None:
+        try:
+            self.host.end(host_token)
+        except Exception:  # noqa: BLE001 - the GPU's error is the one to report
+            pass
 
     def metadata(self) -> dict[str, Any]:
         return {**self.host.metadata(), **self.gpu.metadata()}
@@ -689,6 +742,18 @@ class ZeusBackend(EnergyBackend):
             v = None
         return {"zeus_version": v, "gpu_indices": self.gpu_indices}
 
+    def close(self) -> None:
+        """Drop open windows and stop Zeus's power-polling processes (older GPUs) and log file."""
+        m, self.monitor = self.monitor, None
+        if m is None:
+            return
+        for step in (lambda: m.reset_windows(), lambda: m.power_monitor and m.power_monitor.stop(),
+                     lambda: m.log_file and m.log_file.close()):
+            try:
+                step()
+            except Exception:  # noqa: BLE001 - a stand-in monitor or an older Zeus lacks some
+                pass
+
 
 # --------------------------------------------------------------------------- factory
 
@@ -739,6 +804,10 @@ def make_backend(name: str, device: str, whole_node: bool = False, country_iso_c
         raise MeasureError(f"backend {name!r} measures GPUs; use --backend codecarbon with --device cpu",
                            "backend")
     if name == "zeus":
+        if whole_node:  # the record would say "all GPUs of the node" over one GPU's energy
+            raise MeasureError("backend 'zeus' measures the GPU the model runs on only; for every GPU "
+                               "of the node (--whole-node) use --backend nvml or nvml+codecarbon",
+                               "backend")
         return ZeusBackend([int(device.split(":")[1]) if ":" in device else 0])
     poll = min(0.1, measure_power_secs)
     target = None

@@ -5,7 +5,8 @@ measured code still yields a closed record, flagged ``failed:<ExceptionType>``, 
 exception then propagates to the caller (which writes the failed record). A reading the
 backend declares void (an energy counter that went backwards: ``counter-reset``) also fails
 the window, with no exception: the work itself went fine, its energy is unknown; so does a
-window whose counters did not move at all (``below-resolution``: 0 J is not a measurement).
+window in which any measured component read 0 J (``below-resolution``: 0 J is not a
+measurement, even beside CPU and RAM estimates that always grow).
 """
 
 from __future__ import annotations
@@ -72,11 +73,13 @@ class Monitor:
             status, text = "failed", reading.error
             why = "counter-reset" if "counter-reset" in flags else "backend-reading"
             flags.append(f"failed:{why}")
-        elif reading.total_j <= 0 and any(getattr(reading, f"{c}_method") != "none" for c in COMPONENTS):
-            # the counter did not move: the window is below its resolution, not free
+        elif still := [c for c in COMPONENTS if getattr(reading, f"{c}_method") != "none"
+                       and getattr(reading, f"{c}_j") is not None and getattr(reading, f"{c}_j") <= 0]:
+            # a measured component did not move (a GPU counter at 0 J beside CPU/RAM estimates
+            # included): the window is below its resolution, not free
             status = "failed"
-            text = (f"the window measured 0 J in {duration:.3f} s: shorter than the energy counter "
-                    "resolves; raise --n")
+            text = (f"the window measured 0 J of {'/'.join(c.upper() for c in still)} in {duration:.3f} s: "
+                    "shorter than the energy counter resolves; raise --n")
             flags += ["below-resolution", "failed:below-resolution"]
         return WindowResult(name=name, reading=reading, duration_s=duration, started_at=started,
                             ended_at=utc_now(), status=status, error=text, flags=flags)

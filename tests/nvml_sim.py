@@ -13,8 +13,9 @@ What makes it realistic enough to catch measurement bugs:
 - **identity**: GPUs have UUIDs and names; ``nvmlDeviceGetHandleByUUID`` works; a GPU can
   be MIG-enabled with MIG device handles (``MIG-`` UUIDs) on which energy is not supported.
 - **throttling**: with ``power_capped`` (or ``thermal_capped``) the violation counter
-  (``nvmlDeviceGetViolationStatus``) accumulates while the GPU is busy, and the
-  instantaneous throttle reasons show the cap only while busy.
+  (``nvmlDeviceGetViolationStatus``) accumulates while the GPU is busy.
+- **init count**: ``inited`` counts ``nvmlInit`` minus ``nvmlShutdown``; a backend that is
+  closed (or refused) leaves it at 0.
 
 Time is ``time.perf_counter`` (the clock the backends use).
 """
@@ -70,9 +71,6 @@ class SimGPU:
         """True energy since boot (J) at time t."""
         return self.idle_w * (t - self.t0) + (self.busy_w - self.idle_w) * self.busy_before(t)
 
-    def is_busy(self, t: float) -> bool:
-        return any(s <= t < e for s, e in self.busy)
-
 
 @dataclass
 class Handle:
@@ -87,8 +85,6 @@ class SimNVML:
     NVMLError_NotSupported = NVMLError_NotSupported
     NVML_PERF_POLICY_POWER = 0
     NVML_PERF_POLICY_THERMAL = 1
-    nvmlClocksThrottleReasonSwPowerCap = 0x4
-    nvmlClocksThrottleReasonSwThermalSlowdown = 0x20
 
     def __init__(self, n: int = 1, update_s: float = 0.1, names: list[str] | None = None, **gpu_kw) -> None:
         now = time.perf_counter()
@@ -208,11 +204,3 @@ class SimNVML:
         now = time.perf_counter()
         ns = int(g.busy_before(now) * 1e9) if capped else 0
         return SimpleNamespace(referenceTime=int(now * 1e6), violationTime=ns)
-
-    def nvmlDeviceGetCurrentClocksThrottleReasons(self, h: Handle) -> int:
-        g = self._gpu(h)
-        busy = g.is_busy(time.perf_counter())
-        return ((self.nvmlClocksThrottleReasonSwPowerCap if busy and g.power_capped else 0)
-                | (self.nvmlClocksThrottleReasonSwThermalSlowdown if busy and g.thermal_capped else 0))
-
-    nvmlDeviceGetCurrentClocksEventReasons = nvmlDeviceGetCurrentClocksThrottleReasons

@@ -118,7 +118,7 @@ class NVMLNotSupported(Exception):
 
 
 def fake_pynvml(counters: dict[int, list[int] | None], power_mw: dict[int, float] | None = None,
-                limit_mw: float = 400_000.0, throttle: int = 0):
+                limit_mw: float = 400_000.0):
     """A pynvml stand-in: scripted energy counters (mJ) per GPU; None = no counter."""
     state = {i: list(v) if v is not None else None for i, v in counters.items()}
     m = types.SimpleNamespace()
@@ -137,8 +137,6 @@ def fake_pynvml(counters: dict[int, list[int] | None], power_mw: dict[int, float
     m.nvmlDeviceGetTotalEnergyConsumption = energy
     m.nvmlDeviceGetPowerUsage = lambda h: (power_mw or {}).get(h, 100_000.0)
     m.nvmlDeviceGetEnforcedPowerLimit = lambda h: limit_mw
-    m.nvmlDeviceGetCurrentClocksThrottleReasons = lambda h: throttle
-    m.nvmlClocksThrottleReasonSwPowerCap = 0x4
     m.nvmlDeviceGetName = lambda h: b"NVIDIA Fake-100"
     m.nvmlDeviceGetUUID = lambda h: f"GPU-{h}"
     m.nvmlSystemGetDriverVersion = lambda: "999.99"
@@ -283,3 +281,97 @@ def test_cuda_visible_devices_maps_to_nvml_index(monkeypatch):
     b = make_backend("nvml", "cuda:1", nvml=fake_pynvml({i: [0, 0, 1000 * (i + 1)] for i in range(6)}))
     assert b.used_indices == [5] and b.end(b.begin()).gpu_j == pytest.approx(6.0)
     assert b.metadata()["gpus"][0]["mapped_by"] == "visible-index"
+
+
+# --------------------------------------------------------------------------- review of ae8f1b7
+
+def test_a_gpu_that_read_0_j_fails_the_window_even_with_host_estimates():
+    """nvml+codecarbon: a GPU counter that did not move was hidden by the CPU/RAM estimates."""
+    mon = Monitor(FakeBackend(script=[{"gpu_j": 5.0, "cpu_j": 0.0, "ram_j": 0.0},
+                                      {"gpu_j": 5.0, "cpu_j": 3.0, "ram_j": 1.0}]))
+    with window(mon, "w") as w:
+        pass
+    assert w.result.status == "failed" and "failed:below-resolution" in w.result.flags
+    assert "GPU" in w.result.error
+
+
+def test_composite_stops_the_host_task_when_the_gpu_end_fails():
+    class GpuGone(FakeBackend):
+        def end(self, token):
+            raise RuntimeError("GPU is lost")
+
+    host = FakeBackend(script=[{"cpu_j": 0.0}, {"cpu_j": 1.0}])
+    c = CompositeBackend(GpuGone(), host)
+    tok = c.begin()
+    with pytest.raises(RuntimeError, match="GPU is lost"):
+        c.end(tok)
+    assert host.calls == ["begin", "end"]  # the codecarbon task is stopped, not left running
+
+
+def test_composite_stops_the_host_task_when_the_gpu_begin_fails():
+    class GpuGone(FakeBackend):
+        def begin(self):
+            raise RuntimeError("GPU is lost")
+
+    host = FakeBackend(script=[{"cpu_j": 0.0}, {"cpu_j": 1.0}])
+    with pytest.raises(RuntimeError, match="GPU is lost"):
+        CompositeBackend(GpuGone(), host).begin()
+    assert host.calls == ["begin", "end"]
+
+
+def test_nvml_end_that_fails_stops_the_power_poller():
+    nv = fake_pynvml({0: [0, 0, 1000], 1: None})
+    b = NVMLBackend(whole_node=True, nvml=nv, poll_interval_s=0.01)
+    tok = b.begin()
+
+    def lost(h):
+        raise RuntimeError("GPU is lost")
+
+    nv.nvmlDeviceGetTotalEnergyConsumption = lost
+    with pytest.raises(RuntimeError, match="GPU is lost"):
+        b.end(tok)
+    assert not tok["poller"]._thread.is_alive()
+
+
+def test_a_power_polling_error_fails_the_window():
+    """The poller thread died silently and the integral bridged the gap: a low 'ok' reading."""
+    nv = fake_pynvml({0: None}, power_mw={0: 200_000.0})
+    calls = {"n": 0}
+
+    def power(h):
+        calls["n"] += 1
+        if calls["n"] == 4:  # one failed sample; the reads after it work again
+            raise RuntimeError("Unknown Error")
+        return 200_000.0
+
+    nv.nvmlDeviceGetPowerUsage = power
+    mon = Monitor(NVMLBackend([0], nvml=nv, poll_interval_s=0.01))
+    with window(mon, "w") as w:
+        time.sleep(0.1)
+    assert w.result.status == "failed" and w.result.reading.gpu_j is None
+    assert "Unknown Error" in w.result.error and "counter-reset" not in w.result.flags
+
+
+def test_nvml_is_shut_down_after_close_and_after_a_refusal():
+    from nvml_sim import SimNVML
+
+    sim = SimNVML(2)
+    b = NVMLBackend([1], nvml=sim)
+    assert sim.inited == 1
+    b.close()
+    b.close()  # idempotent: one shutdown per init
+    assert sim.inited == 0
+    with pytest.raises(MeasureError, match="GPU index 5"):
+        NVMLBackend([5], nvml=sim)
+    assert sim.inited == 0
+    with pytest.raises(MeasureError, match="no GPU"):
+        NVMLBackend([], nvml=sim)
+    assert sim.inited == 0
+
+    def broken(i):
+        raise RuntimeError("GPU is lost")
+
+    sim.nvmlDeviceGetHandleByIndex = broken
+    with pytest.raises(RuntimeError, match="GPU is lost"):
+        NVMLBackend([0], nvml=sim)
+    assert sim.inited == 0

@@ -58,3 +58,25 @@ def test_zeus_refuses_cpu_and_a_machine_without_gpu():
         pytest.skip("a GPU is present: Zeus starts")
     with pytest.raises(MeasureError, match="Zeus could not start"):
         make_backend("zeus", "cuda:0")
+
+
+def test_zeus_refuses_whole_node():
+    """It measured one GPU while the record said 'all GPUs of the node'."""
+    with pytest.raises(MeasureError, match="whole-node"):
+        make_backend("zeus", "cuda:0", whole_node=True)
+
+
+def test_zeus_close_drops_windows_and_stops_its_pollers():
+    class Poller:
+        stopped = False
+
+        def stop(self):
+            self.stopped = True
+
+    m = StandInMonitor({0: 1.0})
+    m.power_monitor, m.log_file, m.dropped = Poller(), None, False
+    m.reset_windows = lambda: setattr(m, "dropped", True)
+    b = ZeusBackend([0], monitor=m)
+    b.close()
+    b.close()
+    assert m.dropped and m.power_monitor.stopped and b.monitor is None
