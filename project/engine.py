@@ -154,6 +154,8 @@ class Compiled:
     fixed_installed: dict[str, np.ndarray] = field(default_factory=dict)  # class -> (R, Y)
     vintage_refresh: dict[str, np.ndarray] = field(default_factory=dict)   # with the hardware-refresh lever
     fixed_installed_refresh: dict[str, np.ndarray] = field(default_factory=dict)
+    replacement: dict[str, np.ndarray] = field(default_factory=dict)       # its replacement shipments (R, Yf, Y)
+    fixed_replacement: dict[str, np.ndarray] = field(default_factory=dict)  # of the fixed history (R, Y)
     grid_observed: np.ndarray | None = None   # (R, Y) observed intensity, NaN where projected
     default_shares: np.ndarray | None = None  # (R,) regional split when there is no fleet
     policy: object | None = None
@@ -433,6 +435,9 @@ def _compile_fleet(c: Compiled) -> None:
             M2 = fl.vintage_matrix(axes, float(life.value), f.mid_year, refresh)
             c.vintage_refresh[cname] = M2
             c.fixed_installed_refresh[cname] = np.einsum("f,rfy->ry", axes.history[k], M2)
+            Mr = fl.replacement_matrix(axes, float(life.value), f.mid_year, refresh)
+            c.replacement[cname] = Mr
+            c.fixed_replacement[cname] = np.einsum("f,rfy->ry", axes.history[k], Mr)
 
 
 # ---------------------------------------------------------------------------
@@ -755,7 +760,8 @@ def _basis(c: Compiled, v: _Values) -> fl.InstalledBasis:
         b64 = cache.get(("basis", "<f8"))
         if b64 is None:
             b64 = cache[("basis", "<f8")] = fl.installed_basis(
-                c.fleet_axes, c.vintage, c.fixed_installed, c.vintage_refresh, c.fixed_installed_refresh)
+                c.fleet_axes, c.vintage, c.fixed_installed, c.vintage_refresh, c.fixed_installed_refresh,
+                c.replacement, c.fixed_replacement)
         cache[key] = fl.basis_as(b64, v.dtype)
     return cache[key]
 
@@ -767,7 +773,8 @@ def _fleet(c: Compiled, v: _Values, o: _Outputs, pue_twh: np.ndarray) -> tuple[n
 
     Every class sum is one matrix product with the installed-base basis (fl.InstalledBasis).
     With the hardware-refresh lever, accelerators retire earlier and the compute (peak
-    TFLOPS) they provided is replaced by newest-class (B200-class) accelerators.
+    TFLOPS) they provided is replaced by newest-class (B200-class) accelerators, which
+    Fleet|Shipments counts in the years they are shipped.
     """
     axes = c.fleet_axes
     basis = _basis(c, v)
@@ -811,7 +818,10 @@ def _fleet(c: Compiled, v: _Values, o: _Outputs, pue_twh: np.ndarray) -> tuple[n
         if total is not None:
             ship[grown] += total
         shares = v.const("install_shares", lambda: axes.shares[:, :, None])             # (R, Yf, 1)
-        o["Fleet|Shipments"] = (ship[None] * shares * scale[None])[:, axes.scen_index] / 1e6
+        shipped = (ship[None] * shares * scale[None])[:, axes.scen_index]
+        if basis.refresh:   # and the newest-class units replacing those the lever retires early
+            shipped = shipped + basis.replacements(x, tflops)
+        o["Fleet|Shipments"] = shipped / 1e6
     if o.wants("Utilisation|Fleet"):
         num, den = csum(pmax * u, world=True), csum(pmax, world=True)
         with np.errstate(invalid="ignore", divide="ignore"):

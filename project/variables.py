@@ -52,7 +52,8 @@ VARIABLES: dict[str, Variable] = {
     "Energy|IT": Variable(E, "Electricity of the AI accelerator fleet at the IT boundary (servers, no PUE)"),
     "Fleet|Energy": Variable(E, "Supply side: installed accelerators x power x utilisation x 8,760 h x PUE"),
     "Fleet|Installed Accelerators": Variable("million", "Accelerators installed (mid-year, after retirement)"),
-    "Fleet|Shipments": Variable("million", "Accelerators installed in the year"),
+    "Fleet|Shipments": Variable("million", "Accelerators installed in the year, including the newest-class "
+                                           "units that replace those the hardware-refresh lever retires early"),
     "Power|Peak": Variable("GW", "Peak facility power demand of the AI fleet (all servers at full load, x PUE)"),
     "Power|Average": Variable("GW", "Average facility power of the AI fleet (Energy / 8,760 h)"),
     "Share|Attributed": Variable("fraction", "Share of Energy attributed to modelled workloads "

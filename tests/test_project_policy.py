@@ -173,11 +173,28 @@ def test_hardware_refresh_replaces_old_accelerators_with_newest_compute():
     assert on.value("Energy", 2022) == off.value("Energy", 2022)
 
 
+@pytest.mark.parametrize("start, shipped", [
+    (2023, {2023: 1.0}),               # the 2020 H100s (age 3) retire at once in the start year
+    (2021, {2022: 0.5, 2023: 0.5}),    # they retire mid-year at age 2.5, as they reach the new lifetime
+])
+def test_hardware_refresh_ships_the_replacements(start, shipped):
+    """Fleet|Shipments counts the newest-class units that replace the retired compute, once,
+    in the years the early retirements happen: 1e6 x 989 / 2250 B200s for 1e6 H100s."""
+    off = run_projection(fleet_scenario())
+    on = run_projection(fleet_scenario({"hardware_refresh": {"start_year": start, "lifetime_years": 2}}))
+    b200 = 1e6 * 989 / 2250 / 1e6
+    extra = on.central["Fleet|Shipments"][0] - off.central["Fleet|Shipments"][0]
+    expected = np.array([shipped.get(y, 0.0) * b200 for y in on.scenario.years])
+    np.testing.assert_allclose(extra, expected, rtol=1e-12, atol=1e-15)
+    assert off.central["Fleet|Shipments"][0].sum() == pytest.approx(1.0)   # the 2020 shipments only
+
+
 def test_hardware_refresh_longer_than_class_life_changes_nothing():
     # a longer "refresh" must not bring units retired before the start year back
     off = run_projection(fleet_scenario())
     on = run_projection(fleet_scenario({"hardware_refresh": {"start_year": 2025, "lifetime_years": 8}}))
     assert np.allclose(on.central["Fleet|Installed Accelerators"], off.central["Fleet|Installed Accelerators"])
+    assert np.allclose(on.central["Fleet|Shipments"], off.central["Fleet|Shipments"])
 
 
 @pytest.mark.parametrize("policy, words", [

@@ -146,7 +146,7 @@ def test_installed_basis_class_sums_equal_per_class_loops(refresh):
     inst = _installed_by_loops(c, total, scale, flops, refresh)
     expected = sum(inst[k] * w[:, i, None, None] for i, k in enumerate(fl.CLASS_IDS))    # (n, R, Y)
     basis = fl.installed_basis(c.fleet_axes, c.vintage, c.fixed_installed, c.vintage_refresh,
-                               c.fixed_installed_refresh)
+                               c.fixed_installed_refresh, c.replacement, c.fixed_replacement)
     x = scale[None, :] * np.concatenate([np.ones((1, n)), total.T])                      # (J, n)
     got = basis.sum(x, w.T, flops.T)                                                       # (R, Y, n)
     np.testing.assert_allclose(got.transpose(2, 0, 1), expected, rtol=1e-12)

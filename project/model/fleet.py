@@ -166,6 +166,20 @@ def fleet_axes(spec, start_year: int, end_year: int) -> FleetAxes:
     return FleetAxes(years_full, scen_index, H, growth_mask, anchor_year, anchor_total, mix, shares)
 
 
+def _in_service(yf: np.ndarray, ys: np.ndarray, lifetime: float, mid_year: bool,
+                refresh: tuple[int, float] | None) -> np.ndarray:
+    """W[y', y]: share of shipment year y' in service in year y (survival weights), (Yf, len(ys))."""
+    age = ys[None, :] - yf[:, None]
+    w = survival_weights(lifetime, len(yf) + 2, mid_year)
+    W = np.where(age >= 0, w[np.clip(age, 0, len(w) - 1)], 0.0)
+    if refresh is not None:
+        start, life2 = refresh
+        w2 = survival_weights(life2, len(yf) + 2, mid_year)
+        W2 = np.where(age >= 0, w2[np.clip(age, 0, len(w2) - 1)], 0.0)
+        W = np.where(ys[None, :] >= start, np.minimum(W, W2), W)
+    return W
+
+
 def vintage_matrix(axes: FleetAxes, lifetime: float, mid_year: bool,
                    refresh: tuple[int, float] | None = None) -> np.ndarray:
     """M[r, y', y] = share[r, y'] x w(y - y') for shipment year y' and scenario year y: (R, Yf, Y).
@@ -174,16 +188,25 @@ def vintage_matrix(axes: FleetAxes, lifetime: float, mid_year: bool,
     it is shorter than `lifetime` (a later refresh never brings retired units back).
     """
     yf = axes.years_full
-    ys = yf[axes.scen_index]
-    age = ys[None, :] - yf[:, None]                     # (Yf, Y)
-    w = survival_weights(lifetime, len(yf) + 1, mid_year)
-    W = np.where(age >= 0, w[np.clip(age, 0, len(w) - 1)], 0.0)
-    if refresh is not None:
-        start, life2 = refresh
-        w2 = survival_weights(life2, len(yf) + 1, mid_year)
-        W2 = np.where(age >= 0, w2[np.clip(age, 0, len(w2) - 1)], 0.0)
-        W = np.where(ys[None, :] >= start, np.minimum(W, W2), W)
+    W = _in_service(yf, yf[axes.scen_index], lifetime, mid_year, refresh)
     return axes.shares[:, :, None] * W[None, :, :]
+
+
+def replacement_matrix(axes: FleetAxes, lifetime: float, mid_year: bool, refresh: tuple[int, float]) -> np.ndarray:
+    """Units of shipment year y' retired early by `refresh` whose replacements are shipped in
+    scenario year y, per unit shipped: (R, Yf, Y), regions as the vintage's installations.
+
+    The early-retirement deficit of a vintage, D = w - w_refresh (in service without minus
+    with the refresh), rises while its units retire early and falls back to 0 when they would
+    have retired anyway; its replacements (which serve in the deficit's place, see
+    InstalledBasis) are shipped as it rises: max(D[y] - D[y - 1], 0), so each unit retired
+    early is replaced once, in the years its service stops.
+    """
+    yf = axes.years_full
+    ys = yf[axes.scen_index]
+    ext = np.concatenate([[ys[0] - 1], ys])
+    D = _in_service(yf, ext, lifetime, mid_year, None) - _in_service(yf, ext, lifetime, mid_year, refresh)
+    return axes.shares[:, :, None] * np.maximum(np.diff(D, axis=1), 0.0)[None, :, :]
 
 
 @dataclass
@@ -205,7 +228,8 @@ class InstalledBasis:
     (B_refresh <= B), and the newest GPU class also replaces the compute the early
     retirements removed: extra = sum_c (tflops_c / tflops_new) x (B_c - B_refresh_c) @ x.
     Its weight rows are appended, w2[c, n] = w[new, n] x tflops_c / tflops_new against
-    B - B_refresh. (B - B_refresh >= 0, so that deficit is never negative.)
+    B - B_refresh. (B - B_refresh >= 0, so that deficit is never negative.) `Brep` is the
+    same product for the replacements' shipments (`replacement_matrix` in place of M_c).
     """
 
     B: np.ndarray            # (R * Y, K), K = C x J, or 2 C x J with the refresh lever
@@ -213,6 +237,7 @@ class InstalledBasis:
     regions: int
     refresh: bool
     newest: int              # index of the class that replaces retired compute
+    Brep: np.ndarray | None = None   # (R * Y, C x J): replacement shipments (refresh lever only)
 
     def sum(self, x: np.ndarray, w: np.ndarray, tflops: np.ndarray | None = None, world: bool = False) -> np.ndarray:
         """sum_c w[c, n] x installed[c, ..., n]: drivers x (J, n), weights w (C, n) -> (R, Y, n),
@@ -225,12 +250,22 @@ class InstalledBasis:
             return (self.Bw @ p)[None]
         return (self.B @ p).reshape(self.regions, -1, p.shape[1])
 
+    def replacements(self, x: np.ndarray, tflops: np.ndarray) -> np.ndarray:
+        """Newest-class accelerators shipped to replace the compute of those retired early by
+        the hardware-refresh lever, (R, Y, n) units: sum_c tflops_c / tflops_new x Brep_c @ x."""
+        ratio = tflops / tflops[self.newest:self.newest + 1]                  # (C, n)
+        p = (ratio[:, None, :] * x[None, :, :]).reshape(-1, max(ratio.shape[1], x.shape[1]))
+        return (self.Brep @ p).reshape(self.regions, -1, p.shape[1])
+
 
 def installed_basis(axes: FleetAxes, vintage: dict[str, np.ndarray], fixed: dict[str, np.ndarray],
                     vintage_refresh: dict[str, np.ndarray] | None = None,
-                    fixed_refresh: dict[str, np.ndarray] | None = None) -> InstalledBasis:
+                    fixed_refresh: dict[str, np.ndarray] | None = None,
+                    replacement: dict[str, np.ndarray] | None = None,
+                    fixed_replacement: dict[str, np.ndarray] | None = None) -> InstalledBasis:
     """The stacked B of `InstalledBasis` from the per-class vintage matrices M_c (R, Yf, Y) and
-    fixed installed bases (R, Y), float64."""
+    fixed installed bases (R, Y), float64; with the refresh lever also from the refreshed
+    ones and the replacement matrices (`replacement_matrix`) with their fixed-history part."""
 
     def stack(vint: dict[str, np.ndarray], fix: dict[str, np.ndarray]) -> np.ndarray:
         grown = np.nonzero(axes.growth_mask)[0]
@@ -241,18 +276,23 @@ def installed_basis(axes: FleetAxes, vintage: dict[str, np.ndarray], fixed: dict
             blocks.append(np.concatenate([fix[cname][:, None, :], g], axis=1))   # (R, J, Y)
         return np.stack(blocks, axis=2)                                    # (R, J, C, Y)
 
+    def rows(b: np.ndarray) -> np.ndarray:                                 # (R, Y, C, J): (c, j) as in `sum`
+        R, J, C, Y = b.shape
+        return np.ascontiguousarray(b.transpose(0, 3, 2, 1).reshape(R * Y, C * J))
+
     B = stack(vintage, fixed)
     refresh = bool(vintage_refresh)
+    Brep = None
     if refresh:
         Br = stack(vintage_refresh, fixed_refresh)
         B = np.concatenate([Br, B - Br], axis=2)
+        Brep = rows(stack(replacement, fixed_replacement)) if replacement else None
     R, J, C2, Y = B.shape
-    B = B.transpose(0, 3, 2, 1)                                            # (R, Y, C, J): (c, j) as in `sum`
-    return InstalledBasis(np.ascontiguousarray(B.reshape(R * Y, C2 * J)),
-                          np.ascontiguousarray(B.sum(axis=0).reshape(Y, C2 * J)), R, refresh,
-                          CLASS_IDS.index("b200"))
+    return InstalledBasis(rows(B), np.ascontiguousarray(B.sum(axis=0).transpose(2, 1, 0).reshape(Y, C2 * J)), R,
+                          refresh, CLASS_IDS.index("b200"), Brep)
 
 
 def basis_as(b: InstalledBasis, dtype) -> InstalledBasis:
     """The same basis with its matrices cast to `dtype` (float32 for Monte Carlo chunks)."""
-    return InstalledBasis(b.B.astype(dtype), b.Bw.astype(dtype), b.regions, b.refresh, b.newest)
+    return InstalledBasis(b.B.astype(dtype), b.Bw.astype(dtype), b.regions, b.refresh, b.newest,
+                          None if b.Brep is None else b.Brep.astype(dtype))
