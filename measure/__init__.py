@@ -20,7 +20,7 @@ _WHERE = {
     "MeasureError": "errors",
     "TINY_MODELS": "models", "list_models": "models", "resolve_model": "models",
     "Trial": "run", "build_record": "run", "run_trial": "run",
-    "ResultStore": "store", "read_records": "store", "records_frame": "store",
+    "ResultStore": "store", "read_store_jsonl": "store", "records_frame": "store",
     "Monitor": "window", "WindowResult": "window",
 }
 
@@ -37,5 +37,5 @@ __all__ = [
     "Campaign", "CodeCarbonBackend", "CompositeBackend", "EnergyBackend", "FakeBackend", "GenerationParams",
     "InputParams", "MeasureConfig", "MeasureError", "Monitor", "NVMLBackend", "Reading", "ResultStore",
     "TINY_MODELS", "Trial", "WindowResult", "build_record", "list_models", "load_campaign", "make_backend",
-    "make_config", "read_records", "records_frame", "resolve_model", "run_trial",
+    "make_config", "read_store_jsonl", "records_frame", "resolve_model", "run_trial",
 ]

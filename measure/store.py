@@ -46,8 +46,10 @@ LEGACY_PROTOCOL_VERSION = 0
 _HELD: dict[str, list[int]] = {}
 
 
-def read_records(path: Path | str) -> list[dict[str, Any]]:
-    """Every record of a JSONL file, checked; a torn final line is skipped, any bad line raises."""
+def read_store_jsonl(path: Path | str) -> list[dict[str, Any]]:
+    """Every record of one store's ``records.jsonl``, checked; a torn final line is skipped, any
+    bad line raises :class:`MeasureError` (the store is not guessed at). To read records for
+    use (several stores, Parquet, CSV tables, problems listed): ``project.records.read_records``."""
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -60,6 +62,32 @@ def read_records(path: Path | str) -> list[dict[str, Any]]:
     for r in recs:
         del r["where"]
     return recs
+
+
+def _plain(o: Any) -> Any:
+    """``json.dumps`` default: numpy numbers as the Python numbers they hold; nothing else."""
+    import numpy as np
+
+    if isinstance(o, np.generic) and isinstance(o.item(), (int, float, bool)):
+        return o.item()
+    raise TypeError(f"{type(o).__name__} is not JSON")
+
+
+def _json_line(rec: dict[str, Any], where: str) -> str:
+    """One record as JSON text; a value JSON cannot hold (NaN, an object) raises
+    :class:`MeasureError` naming its field, so the store never holds a line it would refuse."""
+    try:
+        return json.dumps(rec, default=_plain, allow_nan=False)
+    except (TypeError, ValueError):
+        pass
+    for k, v in rec.items():
+        try:
+            json.dumps(v, default=_plain, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            shown = repr(v) if len(repr(v)) <= 60 else repr(v)[:57] + "..."
+            raise MeasureError(f"field '{k}' cannot be stored as JSON ({e}), got {shown}; the record "
+                               "was not written", where) from None
+    raise MeasureError("the record cannot be stored as JSON; it was not written", where)
 
 
 def versions(rec: dict[str, Any]) -> tuple[int, int]:
@@ -119,8 +147,17 @@ class ResultStore:
                 os.close(fd)
             raise MeasureError(f"another wattcast process (PID {pid}) is writing to this store; wait for "
                                "it to finish (then --resume), or choose another --out", str(self.dir)) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as e:  # ENOLCK on some network file systems, ...
+            os.close(fd)
+            raise MeasureError(f"cannot lock the store ({e.strerror or e}); put --out on a local disk",
+                               str(self.lock_path)) from None
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as e:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise MeasureError(f"cannot write the store's lock file: {e.strerror}", str(self.lock_path)) from None
         _HELD[key] = [fd, 1]
         self._locked = True
 
@@ -179,7 +216,7 @@ class ResultStore:
                                "the wattcast that started it)", str(self.jsonl))
 
     def records(self) -> list[dict[str, Any]]:
-        return read_records(self.jsonl) if self.jsonl.exists() else []
+        return read_store_jsonl(self.jsonl) if self.jsonl.exists() else []
 
     def done(self) -> set[tuple[str, int]]:
         return {(r["trial_key"], int(r["repeat_index"])) for r in self.records()}
@@ -190,14 +227,15 @@ class ResultStore:
             raise MeasureError("append to a store that is not open (call open() first)", str(self.dir))
         rec = {**record, "schema_version": record.get("schema_version", SCHEMA_VERSION),
                "protocol_version": record.get("protocol_version", PROTOCOL_VERSION)}
+        where = f"{self.jsonl} (new record)"
         try:
-            validate_record(rec, f"{self.jsonl} (new record)")
+            rec = validate_record(rec, where)  # the checked, normalised copy is what is written
         except RecordError as e:
             raise MeasureError(f"{e}; the record was not written") from None
         if versions(rec) != (SCHEMA_VERSION, PROTOCOL_VERSION):
             raise MeasureError(f"a record of schema/protocol version {versions(rec)} cannot join a "
                                f"store of {(SCHEMA_VERSION, PROTOCOL_VERSION)}", str(self.jsonl))
-        line = (json.dumps(rec, default=str, allow_nan=False) + "\n").encode()
+        line = (_json_line(rec, where) + "\n").encode()
         fd = os.open(self.jsonl, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             view = memoryview(line)

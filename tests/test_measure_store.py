@@ -16,7 +16,7 @@ import pytest
 
 from measure.config import PROTOCOL_VERSION
 from measure.errors import MeasureError
-from measure.store import LOCK, ResultStore, read_records
+from measure.store import LOCK, ResultStore, read_store_jsonl
 from project.records import SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +55,7 @@ def test_torn_last_line_is_cut_and_kept(tmp_path):
     s.append(rec(1))
     with open(s.jsonl, "ab") as f:
         f.write(json.dumps(rec(2)).encode()[:25])  # a write torn by SIGKILL
-    assert len(read_records(s.jsonl)) == 2  # the partial line is not a record
+    assert len(read_store_jsonl(s.jsonl)) == 2  # the partial line is not a record
     s2 = ResultStore(tmp_path).open()  # opening repairs
     assert s2.jsonl.read_bytes().endswith(b"\n")
     assert len(s2.records()) == 2
@@ -95,7 +95,7 @@ def test_store_reader_refuses_what_the_store_refuses(tmp_path, line, needle):
     with open(s.jsonl, "ab") as f:
         f.write((json.dumps(line) + "\n").encode())
     with pytest.raises(MeasureError, match=rf"records\.jsonl:2: {needle}"):
-        read_records(s.jsonl)
+        read_store_jsonl(s.jsonl)
 
 
 @pytest.mark.parametrize("over, needle", [
@@ -220,3 +220,56 @@ def test_lock_is_reentrant_within_a_process(tmp_path):
     a.close()
     with pytest.raises(MeasureError, match="not open"):
         a.append(rec(1))
+
+
+# --------------------------------------------------------------------------- review of ae8f1b7
+
+def test_numpy_numbers_are_written_as_numbers_and_the_store_reopens(tmp_path):
+    """default=str wrote numpy numbers as text, which the validator refused on the next open."""
+    import numpy as np
+
+    s = ResultStore(tmp_path).open()
+    s.append(rec(0, repeat_index=np.int64(0), batch_size=np.int64(1), energy_kwh_per_inference=np.float32(2e-6),
+                 energy_j_per_inference=None, flops_per_inference=np.int64(12345),
+                 gpu_power_w=np.float32(1.5)))
+    s.close()
+    line = json.loads(s.jsonl.read_text())
+    assert line["energy_kwh_per_inference"] == pytest.approx(2e-6) and line["flops_per_inference"] == 12345
+    assert isinstance(line["gpu_power_w"], float) and isinstance(line["batch_size"], int)
+    again = ResultStore(tmp_path).open()  # the store reopens (and resumes)
+    assert again.done() == {("k", 0)}
+
+
+@pytest.mark.parametrize("field, value", [("gpu_power_w", float("nan")), ("extra", {"when": object()})])
+def test_a_value_json_cannot_hold_is_one_error_naming_the_field(tmp_path, field, value):
+    s = ResultStore(tmp_path).open()
+    with pytest.raises(MeasureError, match=f"'{field}'") as e:
+        s.append(rec(0, **{field: value}))
+    assert "not written" in str(e.value)
+    assert not s.jsonl.exists() or s.jsonl.read_bytes() == b""
+
+
+def test_a_lock_error_other_than_held_is_one_message_and_leaks_no_fd(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        if op & fcntl.LOCK_EX:
+            raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(MeasureError, match="No locks available") as e:
+        ResultStore(tmp_path).open()
+    assert LOCK in str(e.value)
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_the_store_reader_is_not_named_like_the_records_reader():
+    """measure.store's JSONL reader returned a list under the name project.records' reader
+    (a DataFrame and problems) has."""
+    import measure
+    import measure.store as ms
+
+    assert not hasattr(ms, "read_records") and "read_records" not in measure.__all__
+    assert measure.read_store_jsonl is ms.read_store_jsonl
