@@ -360,15 +360,29 @@ def test_grid_label_shows_the_intensity_and_year_the_engine_computes_with(iso):
     """China's latest row (2025) differs from the 2024 value the engine uses; Ukraine has no
     2024 intensity, so the engine takes an earlier year and the label must say which."""
     from project.engine import GRID_BASE_YEAR
-    from project.model.regions import national_long
+    from project.national import national_table
 
     r = run_projection(C.build("reference", {**C.default_cfg("reference"), "grid": iso}), samples=0)
     used = r.compiled.params["regions.USA.grid_intensity_g_per_kwh"].central
-    rows = national_long()
-    rows = rows[(rows["iso3"] == iso) & rows["carbon_intensity_g_per_kwh"].notna() & (rows["year"] <= GRID_BASE_YEAR)]
+    rows = national_table()
+    rows = rows[(rows["iso_code"] == iso) & rows["carbon_intensity_g_per_kwh"].notna()
+                & (rows["year"] <= GRID_BASE_YEAR)]
     year = int(rows["year"].max())
     assert (year == 2024) == (iso == "CHN")
     assert C.grid_label(iso) == f"{country_lookup(iso)['country']} ({used:.0f} g CO₂e/kWh, {year})"
+
+
+def test_every_grid_country_option_is_the_engines_value_year_and_name():
+    """The grid options are labelled from one pass over the national table: each must be what
+    the engine's grid_intensity_of gives that country (value, year and name)."""
+    from project.engine import GRID_BASE_YEAR
+    from project.model.regions import grid_intensity_of
+    from project.national import national_electricity
+
+    for iso in national_electricity()["iso_code"]:
+        name, g, year = C.grid_intensity(iso)
+        value, source = grid_intensity_of(iso, GRID_BASE_YEAR)
+        assert (g, source.startswith(f"{name} {year}, ")) == (value, True), (iso, name, g, year, source)
 
 
 @pytest.mark.parametrize("name, region", [("reference", "World"), ("reference", "China"), ("paper-2023", "World")])
