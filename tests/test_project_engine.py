@@ -172,6 +172,18 @@ def test_region_grid_country_changes_emissions_only_there():
     assert fra.value("Energy") == pytest.approx(base.value("Energy"))
 
 
+@pytest.mark.parametrize("name, iso", [("Republic of Korea", "KOR"), ("Republic of Ireland", "IRL"), ("UK", "GBR")])
+def test_grid_country_takes_every_name_compare_with_takes(name, iso):
+    from project.national import country_lookup
+
+    path = "regions.EUR.grid_intensity_g_per_kwh"
+    by_name = compile_scenario(apply_overrides(load_preset("reference"), {"regions.EUR.grid_country": name}))
+    by_iso = compile_scenario(apply_overrides(load_preset("reference"), {"regions.EUR.grid_country": iso}))
+    assert by_name.params[path].central == by_iso.params[path].central
+    assert by_name.params[path].source == by_iso.params[path].source
+    assert by_name.params[path].source.startswith(f"{country_lookup(name)['country']} 2024, ")
+
+
 def test_measured_energy_replaces_reference():
     import pandas as pd
 

@@ -8,24 +8,26 @@ from functools import lru_cache
 
 import pandas as pd
 
+from .. import national
 from ..paths import data_dir
 from ..variables import REGIONS
 
 #: region id -> the national-data entity whose intensity and demand stand for it
 REGION_ENTITY = {"USA": "United States", "CHN": "China", "EUR": "EU (Ember)"}
-NATIONAL_SOURCE = ("Our World in Data energy dataset (Ember 2026 release) and Ember yearly data, "
-                   "data/national/national_electricity.csv")
 
 
-@lru_cache(maxsize=1)
-def national_long() -> pd.DataFrame:
-    """data/national/national_electricity.csv (one row per entity and year, 2019-2025)."""
-    return pd.read_csv(data_dir() / "national" / "national_electricity.csv")
+def _entity_rows(key: str) -> pd.DataFrame:
+    """Every year's row of a country or aggregate, named as `project.national` accepts it (ISO3,
+    the table's name, or a country_converter spelling such as "UK"); KeyError with close matches."""
+    rows = national._find(key)
+    if not len(rows):
+        raise national._unknown(key)
+    return rows
 
 
 def _row(entity: str, year: int) -> pd.Series:
-    df = national_long()
-    hit = df[((df["country"] == entity) | (df["iso3"] == entity)) & (df["year"] == year)]
+    rows = _entity_rows(entity)
+    hit = rows[rows["year"] == year]
     if hit.empty:
         raise KeyError(f"no national data for {entity!r} in {year}")
     return hit.iloc[0]
@@ -49,23 +51,17 @@ def region_grid(year: int = 2024) -> dict[str, tuple[float, float]]:
     return {r: out[r] for r in REGIONS}
 
 
+@lru_cache(maxsize=256)
 def grid_intensity_of(key: str, year: int = 2024) -> tuple[float, str]:
-    """Lifecycle grid intensity (g CO2e/kWh) of a country (ISO3 or name) or aggregate, and its source."""
-    df = national_long()
-    k = key.strip().lower()
-    hit = df[(df["country"].str.lower() == k) | (df["iso3"].fillna("").str.lower() == k)]
-    if hit.empty:
-        import difflib
-
-        close = difflib.get_close_matches(key, df["country"].unique().tolist(), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown country or aggregate {key!r} for grid intensity{hint}")
-    hit = hit[hit["carbon_intensity_g_per_kwh"].notna()]
-    hit = hit[hit["year"] <= year].sort_values("year")
-    if hit.empty:
+    """Lifecycle grid intensity (g CO2e/kWh) of a country or aggregate in the latest year <= `year`
+    with a value, and its source ("France 2024, <national.SOURCE>"). Names as `project.national`
+    accepts them; KeyError for an unknown name or no value up to `year`."""
+    rows = _entity_rows(key)
+    rows = rows[rows["carbon_intensity_g_per_kwh"].notna() & (rows["year"] <= year)]
+    if rows.empty:
         raise KeyError(f"no grid intensity for {key!r} up to {year}")
-    row = hit.iloc[-1]
-    return float(row["carbon_intensity_g_per_kwh"]), f"{row['country']} {int(row['year'])}, {NATIONAL_SOURCE}"
+    row = rows.loc[rows["year"].idxmax()]
+    return float(row["carbon_intensity_g_per_kwh"]), f"{row['country']} {int(row['year'])}, {national.SOURCE}"
 
 
 def _region_table(relpath: str) -> pd.DataFrame:
@@ -105,6 +101,6 @@ def region_offsite_water_rows() -> dict[str, dict]:
 @lru_cache(maxsize=16)
 def observed_intensity(entity: str) -> dict[int, float]:
     """Year -> lifecycle grid intensity (g/kWh) of a national-data entity, years with a value."""
-    df = national_long()
+    df = national.national_table()
     rows = df[df["country"] == entity]
     return {int(y): float(v) for y, v in zip(rows["year"], rows["carbon_intensity_g_per_kwh"]) if pd.notna(v)}
