@@ -56,10 +56,6 @@ J_PER_KWH = 3.6e6
 #: unit mix-up (joules written as kWh) or a broken counter (a backwards reading taken as a wrap)
 MAX_PLAUSIBLE_KWH = 1.0
 
-#: fields every store record has (build_record in measure/run.py writes them all)
-STORE_REQUIRED = ("trial_key", "repeat_index", "task", "model", "phase", "status",
-                  "energy_kwh_per_inference", "backend", "device", "weights", "dtype",
-                  "batch_size", "n_inferences", "flags")
 #: nested fields: a dict in JSONL, JSON text in Parquet
 JSON_FIELDS = ("config", "metadata", "extra", "phases")
 
@@ -315,9 +311,10 @@ def read_records(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
     ``path``: a store directory or a folder of stores (searched recursively: ``*.jsonl``,
     and ``*.parquet`` where no JSONL sits beside it), or one ``.jsonl``, ``.parquet`` or
     ``.csv`` file (a measurement table, :func:`check_measurement_csv`). Each problem names
-    its file and line or row; the records that pass are returned (with a ``where`` column),
-    duplicates of ``(trial_key, repeat_index)`` (one store read twice) dropped. Raises
-    :class:`RecordError` for a path that is missing, holds no record files or cannot be read.
+    its file and line or row; the records that pass are returned (with a ``where`` column).
+    A record is read once (:func:`drop_duplicates`): copies of one store are not counted twice.
+    Raises :class:`RecordError` for a path that is missing, holds no record files or cannot
+    be read.
     """
     p = Path(path)
     if not p.exists():
@@ -334,10 +331,50 @@ def read_records(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
         r, pr = _read_file(f)
         recs += r
         problems += pr
-    df = pd.DataFrame(recs)
-    if len(df) and {"trial_key", "repeat_index"} <= set(df.columns):
-        df = df.drop_duplicates(subset=["trial_key", "repeat_index"], keep="first").reset_index(drop=True)
-    return df, problems
+    recs, dropped = drop_duplicates(recs)
+    return pd.DataFrame(recs), problems + dropped
+
+
+def _fingerprint(rec: Mapping[str, Any]) -> tuple:
+    """What tells two readings of one window from two windows."""
+    return tuple(None if _is_missing(rec.get(k)) else rec.get(k)
+                 for k in ("status", "energy_kwh_per_inference", "started_at", "ended_at"))
+
+
+def drop_duplicates(recs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each record once: (kept records, a problem per record left out).
+
+    A record is identified by its ``record_id`` (a UUID per window, measure/run.py); only a
+    record without one falls back to ``(trial_key, repeat_index)``, which is unique within
+    one store but not across stores (``trial_key`` hashes the config: the same config run on
+    two machines has the same keys). An exact copy (same status, energy and times: the same
+    store copied or read twice) is dropped quietly, as it loses nothing; any other record
+    left out is listed, naming both places, so no measurement disappears silently.
+    """
+    seen: dict[tuple, dict[str, Any]] = {}
+    kept: list[dict[str, Any]] = []
+    dropped: list[str] = []
+    for r in recs:
+        rid = r.get("record_id")
+        if isinstance(rid, str) and rid.strip():
+            key: tuple = ("record_id", rid)
+        elif not _is_missing(r.get("trial_key")) and not _is_missing(r.get("repeat_index")):
+            key = ("window", r["trial_key"], r["repeat_index"])
+        else:
+            kept.append(r)
+            continue
+        first = seen.get(key)
+        if first is None:
+            seen[key] = r
+            kept.append(r)
+            continue
+        if _fingerprint(first) == _fingerprint(r):
+            continue  # the same window read twice
+        what = (f"the same record_id {key[1]}" if key[0] == "record_id" else
+                f"the same trial_key {key[1]} and repeat_index {key[2]}, and no record_id to tell them apart")
+        dropped.append(f"{r.get('where', '?')}: left out: {what} as {first.get('where', '?')}, "
+                       "with other values")
+    return kept, dropped
 
 
 # ---------------------------------------------------------------------------------------

@@ -41,7 +41,8 @@ def rec(task, model, kwh, i, status="ok", phase="inference", key=None, backend="
         cpu_method="estimate", ram_method="estimate", **over):
     """A store-shaped record (schema 2) passed through the validator: a labelled test fixture."""
     gpu_method = gpu_method or ("none" if device == "cpu" else "counter")
-    r = {"record_id": f"{key or task + '-' + model}-{i}", "trial_key": key or f"{task}-{model}-{backend}-{device}",
+    key = key or f"{task}-{model}-{backend}-{device}"
+    r = {"record_id": f"{key}-{i}", "trial_key": key,  # a record_id is unique per window (a UUID in real records)
          "repeat_index": i, "schema_version": 2, "protocol_version": 1, "campaign": "test-fixture",
          "task": task, "model": model, "status": status, "phase": phase, "energy_kwh_per_inference": kwh,
          "energy_j_per_inference": None if kwh is None else kwh * 3.6e6, "backend": backend, "device": device,

@@ -210,3 +210,38 @@ def test_cli_and_upload_take_the_same_csv_the_same_way(tmp_path):
     out = " ".join(res.output.split())
     assert "measurements: 2 of 2 record(s) used" in out and "measured energy used for: image_generation" in out
     assert "weights/device not stated" not in out and "weights not stated" in out
+
+
+# -- several stores (review of ae8f1b7) ----------------------------------------------------
+
+def _store(path, *recs):
+    path.mkdir(parents=True)
+    (path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+
+def test_the_same_config_measured_on_two_machines_is_two_records(tmp_path):
+    """trial_key hashes the config only: two stores of one config had equal keys, and one
+    machine's records were dropped as 'duplicates'."""
+    _store(tmp_path / "a", good(record_id="a0", device_name="A100", energy_kwh_per_inference=1e-6))
+    _store(tmp_path / "b", good(record_id="b0", device_name="H100", energy_kwh_per_inference=2e-6))
+    df, problems = read_records(tmp_path)
+    assert sorted(df["device_name"]) == ["A100", "H100"] and problems == []
+
+
+def test_a_copied_store_is_read_once_and_a_conflict_is_listed(tmp_path):
+    r = good(record_id="x0", started_at="2025-01-01T00:00:00Z")
+    _store(tmp_path / "a", r)
+    _store(tmp_path / "b", r)  # a backup copy: the same window, read once, nothing lost
+    _store(tmp_path / "c", {**r, "energy_kwh_per_inference": 5e-6})  # same id, other energy
+    df, problems = read_records(tmp_path)
+    assert list(df["record_id"]) == ["x0"] and df["energy_kwh_per_inference"].iloc[0] == 1e-6
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{tmp_path / 'c' / 'records.jsonl'}:1: left out: the same record_id x0")
+    assert str(tmp_path / "a" / "records.jsonl") + ":1" in problems[0]
+
+
+def test_records_without_record_id_fall_back_to_trial_and_repeat_and_say_what_was_dropped(tmp_path):
+    _store(tmp_path / "a", good(energy_kwh_per_inference=1e-6))
+    _store(tmp_path / "b", good(energy_kwh_per_inference=3e-6))
+    df, problems = read_records(tmp_path)
+    assert len(df) == 1 and len(problems) == 1 and "no record_id" in problems[0]
