@@ -252,7 +252,8 @@ def compare(
     format_: str = typer.Option("table", "--format", help="table (default) or json (the summary on stdout)."),
 ) -> None:
     """Scenarios side by side: energy, emissions and water by kind, peak GW (p50 with p5-p95)."""
-    from .cli_compare import comparison_json, load_input, print_comparison, route_overrides, wedge_frame, write_comparison
+    from .cli_compare import (all_wedges, comparison_json, load_input, print_comparison, route_overrides, wedge_frame,
+                              write_comparison)
     from .comparison import check_compatible
     from .comparison import compare as run_compare
     from .export import ExportError, check_output_path
@@ -273,9 +274,10 @@ def compare(
             raise ScenarioError(f"--year {year}: outside the scenarios' years {scens[0].start_year}..{scens[0].end_year}")
         comp = run_compare(scens, samples=samples, seed=seed)
         y = comp.target_year if year is None else year
-        table_wedges = wedge_frame(comp, y) if wedges else None
+        split = all_wedges(comp) if wedges else None
+        table_wedges = wedge_frame(split, y) if split is not None else None
         if out is not None:
-            write_comparison(comp, out, wedges)
+            write_comparison(comp, out, split)
     except (ScenarioError, ExportError, ValueError, KeyError) as exc:
         raise fail(exc.args[0] if exc.args else str(exc)) from None
     if format_ == "json":

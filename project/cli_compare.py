@@ -82,15 +82,20 @@ def route_overrides(inputs: list[str], scenarios: list[Scenario], sets: list[str
     return out
 
 
-def wedge_frame(comp: Comparison, year: int, variables=TRAJECTORY) -> dict[str, pd.DataFrame]:
-    """For every scenario after the first: lever x variable wedges (World, `year`), with a total row."""
+def all_wedges(comp: Comparison) -> dict[str, pd.DataFrame]:
+    """lever_wedges of every scenario after the first against the first (WEDGE_VARIABLES: the
+    export's rows and, sliced by `wedge_frame`, the printed table; computed once)."""
     from .wedges import lever_wedges
 
     base = comp.first.scenario
+    return {name: lever_wedges(base, res.scenario) for name, res in list(comp.results.items())[1:]}
+
+
+def wedge_frame(wedges: dict[str, pd.DataFrame], year: int, variables=TRAJECTORY) -> dict[str, pd.DataFrame]:
+    """Of `all_wedges`: per scenario, lever x variable wedges (World, `year`), with a total row."""
     out = {}
-    for name, res in list(comp.results.items())[1:]:
-        w = lever_wedges(base, res.scenario, variables)
-        w = w[(w["region"] == "World") & (w["year"] == year)]
+    for name, w in wedges.items():
+        w = w[(w["region"] == "World") & (w["year"] == year) & w["variable"].isin(variables)]
         t = w.pivot_table(index="label", columns="variable", values="value", sort=False)
         t = t.reindex(columns=[v for v in variables if v in t.columns])
         if not t.empty:
@@ -162,24 +167,11 @@ def comparison_json(comp: Comparison, year: int, wedges: dict[str, pd.DataFrame]
     return json.dumps(doc, indent=1, allow_nan=False, default=float)
 
 
-def write_comparison(comp: Comparison, path: Path, with_wedges: bool) -> Path:
-    """One export with a scenario per input (and, with wedges, `Wedge|...` rows under each policy)."""
+def write_comparison(comp: Comparison, path: Path, wedges: dict[str, pd.DataFrame] | None = None) -> Path:
+    """One export with a scenario per input and, given `all_wedges`, `Wedge|...` rows under each policy."""
     from . import export
-
-    results = list(comp.results.values())
-    if not with_wedges:
-        return export.write_results(results, path)
-    from .wedges import lever_wedges, wedge_table
+    from .wedges import wedge_table
 
     model = export.model_name()
-    parts = [export.iamc_table(r, None, model) for r in results]
-    base = comp.first.scenario
-    for r in results[1:]:
-        parts.append(wedge_table(lever_wedges(base, r.scenario), model=model))
-    meta = pd.concat([export.meta_table(r, None, model) for r in results], ignore_index=True)
-    assumptions = pd.concat([export.assumptions_table(r).assign(scenario=r.scenario.name) for r in results],
-                            ignore_index=True)
-    from .params import parameter_table
-
-    return export.write_table(pd.concat(parts, ignore_index=True), path, meta,
-                              sheets={"assumptions": assumptions, "parameters": parameter_table().reset_index(drop=True)})
+    rows = pd.concat([wedge_table(w, model=model) for w in wedges.values()], ignore_index=True) if wedges else None
+    return export.write_results(list(comp.results.values()), path, extra_rows=rows)

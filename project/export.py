@@ -327,9 +327,10 @@ def _parameters_sheet() -> pd.DataFrame:
 
 
 def write_results(results: Sequence[ProjectionResult], path: str | Path, *, layout: str = "long",
-                  names: Sequence[str] | None = None) -> Path:
+                  names: Sequence[str] | None = None, extra_rows: pd.DataFrame | None = None) -> Path:
     """One export with a scenario per result (`names` overrides the scenario names, which must
-    be distinct). The assumptions sheet gets a `scenario` column."""
+    be distinct). The assumptions sheet gets a `scenario` column. `extra_rows`: IAMC long
+    rows (IAMC_COLUMNS) added to the data, e.g. the `Wedge|...` rows of `wattcast compare --wedges`."""
     if not results:
         raise ValueError("write_results: no results to write")
     names = list(names) if names is not None else [r.scenario.name for r in results]
@@ -339,7 +340,8 @@ def write_results(results: Sequence[ProjectionResult], path: str | Path, *, layo
     if dup:
         raise ExportError(f"{path}: scenario names must differ within one export; repeated: {', '.join(dup)}")
     model = model_name()
-    table = pd.concat([iamc_table(r, n, model) for r, n in zip(results, names)], ignore_index=True)
+    parts = [iamc_table(r, n, model) for r, n in zip(results, names)]
+    table = pd.concat(parts + ([extra_rows[IAMC_COLUMNS]] if extra_rows is not None else []), ignore_index=True)
     meta = pd.concat([meta_table(r, n, model) for r, n in zip(results, names)], ignore_index=True)
     assumptions = pd.concat([assumptions_table(r).assign(scenario=n) for r, n in zip(results, names)],
                             ignore_index=True)

@@ -146,6 +146,28 @@ def test_cli_compare_prints_and_exports_one_scenario_per_input(tmp_path):
         assert set(read_result(p)["scenario"]) == {"reference", "policy-clean-power"}
 
 
+def test_cli_compare_splits_each_scenario_once_for_the_table_and_the_export(tmp_path, monkeypatch):
+    import pandas as pd
+
+    import project.wedges as wedges
+
+    calls = []
+    real = wedges.lever_wedges
+    monkeypatch.setattr(wedges, "lever_wedges", lambda *a, **k: calls.append(a[1].name) or real(*a, **k))
+    out = tmp_path / "c.xlsx"
+    r = runner.invoke(app, ["compare", "reference", "combined", "clean-power", "--samples", "0", "--wedges",
+                            "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert calls == ["policy-combined", "policy-clean-power"]
+    t = read_result(out)
+    w = t[t["variable"].str.startswith("Wedge|")]
+    assert set(w["scenario"]) == {"policy-combined", "policy-clean-power"}
+    assert {"Wedge|Emissions|Market-based|Clean power", "Wedge|Power|Peak|Facility standards"} <= set(w["variable"])
+    sheets = pd.read_excel(out, sheet_name=None)
+    assert {"data", "meta", "assumptions", "parameters"} <= set(sheets)
+    assert list(sheets["assumptions"].columns)[0] == "scenario"
+
+
 def test_cli_compare_routes_sets_and_prints_json():
     r = runner.invoke(app, ["compare", "reference", "reference", "--samples", "0", "--format", "json", "--year", "2035",
                             "--set", "2:name=pue-cap", "--set", "2:policy.facility_standards={start_year=2026, pue_cap=1.1}"])
