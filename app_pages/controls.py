@@ -154,7 +154,7 @@ def parse_grid(s: str) -> str | float:
 
 
 @lru_cache(maxsize=1)
-def _grid_table():
+def _grid_table() -> dict[str, tuple[str, float, int]]:
     """iso3 -> country, g CO2e/kWh, year: for every country, the row `grid_intensity_of(iso,
     GRID_BASE_YEAR)` takes (the latest year up to 2024 with an intensity), read in one pass over
     the same table (calling it per country costs 2-8 ms each, 0.5-2 s for the 209 options;
@@ -165,17 +165,18 @@ def _grid_table():
     d = national_table()
     d = d[d["iso_code"].ne("") & d["carbon_intensity_g_per_kwh"].notna() & (d["year"] <= GRID_BASE_YEAR)]
     last = d.sort_values("year", kind="stable").groupby("iso_code").tail(1)
-    return last.set_index("iso_code")[["country", "carbon_intensity_g_per_kwh", "year"]]
+    # a dict: the sidebar labels all 209 options on every rerun (DataFrame.loc: about 0.1 ms each)
+    return {iso: (str(n), float(g), int(y)) for iso, n, g, y in
+            zip(last["iso_code"], last["country"], last["carbon_intensity_g_per_kwh"], last["year"])}
 
 
 def grid_intensity(iso: str) -> tuple[str, float, int]:
     """(country, g CO2e/kWh, data year) of a country's grid as the engine uses it for
     `grid_country`: `project.model.regions.grid_intensity_of(iso, GRID_BASE_YEAR)`, the latest
     lifecycle intensity up to 2024, so a label can never show another year's figure."""
-    t = _grid_table()
-    if iso in t.index:
-        r = t.loc[iso]
-        return str(r["country"]), float(r["carbon_intensity_g_per_kwh"]), int(r["year"])
+    hit = _grid_table().get(iso)
+    if hit is not None:
+        return hit
     from project.engine import GRID_BASE_YEAR
     from project.model.regions import grid_intensity_of
 

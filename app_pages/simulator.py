@@ -187,8 +187,10 @@ def _range(f: compute.Figure) -> str:
 
 
 # the country compared with: the link's, else the one nearest the preset's own total (stable while
-# the controls move). The preset's central run (samples=0) is enough to pick it: no second Monte Carlo.
-base_result = session.safe(session.run, V.preset, C.default_cfg(V.preset), 0, False)
+# the controls move). The preset's central run (samples=0) is enough to pick it: no second Monte Carlo,
+# and none at all when this view is the preset itself (its central run is in `result`).
+same = not C.changed(V.preset, V.cfg) and not session.measured_csv()
+base_result = result if same else session.safe(session.run, V.preset, C.default_cfg(V.preset), 0, False)
 cands = list(dict.fromkeys([*scenario.compare_with, *C.KNOWN_COUNTRIES]))
 if base_result is not None and not V.cmp:
     ref_twh = base_result.value("Energy", min(max(year, base_result.scenario.start_year),
