@@ -7,7 +7,9 @@ says so and keeps its tables.
 
 What is compared, per inference, in joules:
 
-- **your records**, one row per trial (mean and standard deviation over its ``ok`` windows),
+- **your records**, one row per trial (mean and standard deviation over the windows the
+  projection would use: ``ok`` and no failure flag such as ``short-window``, by
+  ``project.measurements.exclusion``; fake, CPU and random-init records are shown, marked),
   with the boundary each one measured (GPU / CPU / RAM and how) and its flags;
 - **the study** (Luccioni, Jernite, Strubell 2023; ``data/reference/paper_models.csv``): its
   total split into the three terms it adds up, which are not alike: the GPU term is the sum of
@@ -34,10 +36,14 @@ from typing import Any
 import pandas as pd
 
 from measure.errors import MeasureError
+from project.measurements import Rules, exclusion
 from project.paths import data_dir
+from project.records import J_PER_KWH
 from project.tasks import TASK_IDS
 
-J_PER_KWH = 3.6e6
+#: the projection's rules for which windows count, with fake, CPU and random-init records let in:
+#: the report shows those (marked in its protocol differences) so a test campaign still renders
+REPORT_RULES = Rules(allow_fake=True, allow_cpu=True, allow_random_init=True)
 #: the study's protocol, as data/reference/PROVENANCE.md and docs/measure.md state it
 STUDY_PROTOCOL = {
     "device": "8 x NVIDIA A100 80GB (one node), 1 GPU used",
@@ -108,15 +114,24 @@ def _col(df: pd.DataFrame, name: str) -> pd.Series:
     return df[name] if name in df.columns else pd.Series([None] * len(df), index=df.index)
 
 
+def usable(records: pd.DataFrame) -> pd.Series:
+    """True for each record the projection would use (:data:`REPORT_RULES`), in its own phase."""
+    return pd.Series([exclusion(r, REPORT_RULES, phase=r.get("phase") or "inference") is None
+                      for r in records.to_dict("records")], index=records.index, dtype=bool)
+
+
 def summarise(records: pd.DataFrame) -> pd.DataFrame:
-    """One row per trial: means over its ``ok`` windows, the boundary and the flags."""
+    """One row per trial: means (J per inference) over the windows the projection would use
+    (:func:`usable`), the boundary and the flags."""
     rows = []
+    use = usable(records)
     for key, g in records.groupby("trial_key", sort=False):
-        ok = g[g["status"] == "ok"]
+        ok = g[use.loc[g.index]]
         first = g.iloc[0]
         cfg = first.get("config") if isinstance(first.get("config"), dict) else {}
         steps = (cfg.get("generation") or {}).get("num_inference_steps")
-        j = pd.to_numeric(_col(ok, "energy_j_per_inference"), errors="coerce")
+        # kWh is the one energy field every record has (a measurement table states no joules)
+        j = pd.to_numeric(_col(ok, "energy_kwh_per_inference"), errors="coerce") * J_PER_KWH
         row: dict[str, Any] = {
             "trial_key": key, "task": first["task"], "model": first["model"],
             "model_source": first.get("model_source"), "weights": first.get("weights"),
@@ -124,7 +139,7 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
             "backend": first.get("backend"), "dtype": first.get("dtype"),
             "batch_size": first.get("batch_size"), "warmup": first.get("warmup"),
             "n_inferences": first.get("n_inferences"), "steps": steps,
-            "whole_node": cfg.get("whole_node"), "windows_ok": len(ok), "windows_failed": len(g) - len(ok),
+            "whole_node": cfg.get("whole_node"), "windows_used": len(ok), "windows_left_out": len(g) - len(ok),
             "energy_j": j.mean() if len(ok) else math.nan,
             "energy_j_std": j.std(ddof=1) if len(ok) > 1 else math.nan,
             "time_s": pd.to_numeric(_col(ok, "time_s_per_inference"), errors="coerce").mean(),
@@ -187,12 +202,17 @@ def protocol_differences(t: pd.Series) -> list[str]:
 
 # --------------------------------------------------------------------------- charts
 
-def _svg(chart: Any) -> str | None:
+def _svg(name: str, chart: Any) -> str | None:
+    """The chart as SVG; None without vl-convert; a renderer failure is a MeasureError."""
     try:
         import vl_convert as vlc
     except ImportError:
         return None
-    return vlc.vegalite_to_svg(chart.to_json())
+    try:
+        return vlc.vegalite_to_svg(chart.to_json())
+    except Exception as e:  # noqa: BLE001 - vl-convert raises ValueError/RuntimeError from its engine
+        raise MeasureError(f"vl-convert could not render the chart {name!r}: {type(e).__name__}: {e}",
+                           "report") from None
 
 
 def charts(summary: pd.DataFrame, study: pd.DataFrame, peers: pd.DataFrame) -> dict[str, Any]:
@@ -321,7 +341,7 @@ def build_report(records_path: Path | None, out_dir: Path, title: str | None = N
     title = title or ("Measurements beside the study and published figures" if len(summary)
                       else "The study's per-model figures beside published figures")
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    svgs = {name: _svg(ch) for name, ch in charts(summary, study, peers).items()}
+    svgs = {name: _svg(name, ch) for name, ch in charts(summary, study, peers).items()}
     for name, svg in svgs.items():
         if svg is not None:
             _write(out_dir / "charts" / f"{name}.svg", svg)
@@ -335,12 +355,14 @@ def build_report(records_path: Path | None, out_dir: Path, title: str | None = N
     sections.append(("", intro, None, None))
     if len(summary):
         tab = summary[["task", "model", "weights", "device_name", "backend", "dtype", "batch_size",
-                       "windows_ok", "windows_failed", "energy_j", "energy_j_std", "gpu_j", "cpu_j",
+                       "windows_used", "windows_left_out", "energy_j", "energy_j_std", "gpu_j", "cpu_j",
                        "ram_j", "gpu_w", "cpu_w", "time_s", "flops", "j_per_flop", "emissions_g", "flags"]].rename(
             columns={"energy_j": "J/inf", "energy_j_std": "sd", "gpu_j": "GPU J", "cpu_j": "CPU J",
                      "ram_j": "RAM J", "gpu_w": "GPU W", "cpu_w": "CPU W", "time_s": "s/inf", "flops": "FLOP/inf",
                      "j_per_flop": "J/FLOP", "emissions_g": "g CO2e/inf", "device_name": "device"})
-        sections.append(("Your records", "Per trial: mean over its `ok` windows, per inference. "
+        sections.append(("Your records", "Per trial: mean over the windows the projection would use "
+                         "(`ok`, no failure flag such as `short-window`; fake, CPU and random-init "
+                         "records shown here, marked below), per inference. "
                          "J/FLOP divides the energy of the device that ran the model only. "
                          "Flags with a count apply to some windows only.", tab, None))
         rows = []
@@ -419,10 +441,14 @@ def _inline_code(s: str) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    """Temp file + rename: a reader never sees half a file."""
+    """Temp file + rename: a reader never sees half a file; a failure is one MeasureError."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise MeasureError(f"cannot write the report: {e.strerror or e}", str(path)) from None
 
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}

@@ -73,7 +73,7 @@ def test_report_compares_per_trial_means(cpu_campaign, tmp_path):
     s = summarise(recs).set_index("model")
     ok = recs[recs["model"] == "tiny-sd"]
     assert s.loc["tiny-sd", "energy_j"] == pytest.approx(ok["energy_j_per_inference"].mean())
-    assert s.loc["tiny-sd", "windows_ok"] == 2
+    assert s.loc["tiny-sd", "windows_used"] == 2
     assert "fake-energy" in s.loc["tiny-sd", "flags"]
 
 
@@ -101,3 +101,62 @@ def test_report_command(tmp_path, cpu_campaign):
 def test_report_reads_parquet_too(cpu_campaign, tmp_path):
     paths = build_report(cpu_campaign / "records.parquet", tmp_path)
     assert "tiny-sd" in paths["markdown"].read_text()
+
+
+# --------------------------------------------------------------------------- review of ae8f1b7
+
+def test_report_reads_energy_of_a_measurement_table(tmp_path):
+    """A CSV table (which read_records accepts) states kWh only: J/inf came out blank."""
+    from measure.report import load_records, summarise
+
+    p = tmp_path / "t.csv"
+    p.write_text("task,model,energy_kwh_per_inference\ntext_classification,m,1e-6\ntext_classification,m,3e-6\n")
+    s = summarise(load_records(p)[0])
+    assert s["energy_j"].tolist() == [pytest.approx(3.6), pytest.approx(10.8)]
+    assert s["windows_used"].tolist() == [1, 1]
+
+
+def test_report_averages_the_windows_the_projection_would_use(tmp_path):
+    """A short-window record is left out of the projection; the report averaged it in."""
+    import json
+
+    from measure.report import load_records, summarise
+
+    base = {"trial_key": "k", "task": "text_classification", "model": "m", "phase": "inference",
+            "status": "ok", "backend": "fake", "device": "cpu", "weights": "random-init", "dtype": "float32",
+            "batch_size": 1, "n_inferences": 2, "schema_version": 2, "protocol_version": 1}
+    recs = [{**base, "record_id": "a", "repeat_index": 0, "energy_kwh_per_inference": 1e-6,
+             "flags": ["fake-energy", "cpu-run", "random-init"]},
+            {**base, "record_id": "b", "repeat_index": 1, "energy_kwh_per_inference": 9e-6,
+             "flags": ["fake-energy", "cpu-run", "short-window"]},
+            {**base, "record_id": "c", "repeat_index": 2, "energy_kwh_per_inference": None, "status": "failed",
+             "flags": ["failed:RuntimeError"]}]
+    (tmp_path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    s = summarise(load_records(tmp_path)[0]).iloc[0]
+    assert s["energy_j"] == pytest.approx(3.6)  # fake, CPU and random-init still render
+    assert (s["windows_used"], s["windows_left_out"]) == (1, 2)
+
+
+def _app():
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def test_a_report_that_cannot_be_written_is_one_message(tmp_path):
+    (tmp_path / "r" / "report.md").mkdir(parents=True)  # a directory where the file goes
+    res = runner.invoke(_app(), ["report", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "Traceback" not in res.output and res.exception.__class__ is SystemExit
+    assert "report.md" in res.output
+    assert not [p for p in (tmp_path / "r").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_chart_renderer_failure_is_one_message(tmp_path, monkeypatch):
+    vlc = pytest.importorskip("vl_convert")
+
+    def broken(spec):
+        raise ValueError("Deno error")
+
+    monkeypatch.setattr(vlc, "vegalite_to_svg", broken)
+    res = runner.invoke(_app(), ["report", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "Deno error" in res.output and res.exception.__class__ is SystemExit
