@@ -30,8 +30,6 @@ from .paths import data_dir
 
 SOURCE = ("Our World in Data energy dataset (Ember 2026 release) and Ember yearly country "
           "overview (data/national/national_electricity.csv)")
-#: old name of SOURCE (the app's methodology page still imports it); the text is the new source
-CODECARBON_SOURCE = SOURCE
 #: the year country comparisons use unless told otherwise: the latest year with demand for
 #: most countries (2025 demand exists only for World, the United States and China)
 COMPARISON_YEAR = 2024
@@ -62,55 +60,47 @@ def national_table() -> pd.DataFrame:
     return df
 
 
-def _entity_row(rows: pd.DataFrame, year: int | None) -> pd.Series:
-    """One entity's comparison row: demand of the latest year <= `year` with a value; the
-    intensity of that year (or the latest <= `year` with one; `intensity_year` says which)."""
-    r = rows if year is None else rows[rows["year"] <= year]
-    first = rows.iloc[0]
+def _latest(df: pd.DataFrame, year: int | None) -> pd.DataFrame:
+    """One comparison row per entity of `df` (index: `country`, sorted; columns _COLUMNS): demand
+    of the latest year <= `year` with a value (`year`; NaN demand and the latest year <= `year`
+    for an entity with none), and the intensity of that year, or of the latest <= `year` with
+    one (`intensity_year` says which)."""
+    r = df if year is None else df[df["year"] <= year]
+    ents = df.drop_duplicates("country").set_index("country").sort_index()
+    countries = ents.index
     dem = r[r["electricity_demand_twh"].notna()]
+    d = dem.loc[dem.groupby("country")["year"].idxmax()].set_index("country").reindex(countries)
+    has_demand = d["year"].notna().to_numpy()
+    y = np.where(has_demand, d["year"], r.groupby("country")["year"].max().reindex(countries))
     ci = r[r["carbon_intensity_g_per_kwh"].notna()]
-    if len(dem):
-        d = dem.loc[dem["year"].idxmax()]
-        y, twh, gen, src = int(d["year"]), float(d["electricity_demand_twh"]), d["electricity_generation_twh"], d["demand_source"]
-    else:
-        y, twh, gen, src = (int(r["year"].max()) if len(r) else np.nan), np.nan, np.nan, ""
-    same = ci[ci["year"] == y] if len(dem) else ci.iloc[0:0]
-    c = same.iloc[0] if len(same) else (ci.loc[ci["year"].idxmax()] if len(ci) else None)
-    return pd.Series({
-        "iso_code": first["iso_code"], "country": first["country"], "year": y, "twh": twh,
-        "generation_twh": float(gen) if gen == gen else np.nan,
-        "intensity_g_per_kwh": float(c["carbon_intensity_g_per_kwh"]) if c is not None else np.nan,
-        "intensity_year": int(c["year"]) if c is not None else np.nan,
-        "is_aggregate": bool(first["is_aggregate"]), "aggregate_type": first["aggregate_type"],
-        "demand_source": src,
-    })
+    latest_ci = ci.loc[ci.groupby("country")["year"].idxmax()].set_index("country").reindex(countries)
+    same = ci.set_index(["country", "year"])["carbon_intensity_g_per_kwh"]
+    keys = pd.MultiIndex.from_arrays([countries, np.nan_to_num(y, nan=-1).astype(int)], names=["country", "year"])
+    same_v = np.where(has_demand, same.reindex(keys).to_numpy(dtype=float), np.nan)
+    has = ~np.isnan(same_v)
+    out = pd.DataFrame({
+        "iso_code": ents["iso_code"], "country": countries, "year": y,
+        "twh": d["electricity_demand_twh"].astype(float), "generation_twh": d["electricity_generation_twh"].astype(float),
+        "intensity_g_per_kwh": np.where(has, same_v, latest_ci["carbon_intensity_g_per_kwh"].astype(float)),
+        "intensity_year": np.where(has, y, latest_ci["year"].astype(float)),
+        "is_aggregate": ents["is_aggregate"].astype(bool), "aggregate_type": ents["aggregate_type"],
+        "demand_source": d["demand_source"].fillna(""),
+    }, index=countries)
+    return out[_COLUMNS]
 
 
 @lru_cache(maxsize=16)
 def _by_year(year: int | None) -> pd.DataFrame:
-    """`_entity_row` for every entity at once (vectorised)."""
-    df = national_table()
-    r = df if year is None else df[df["year"] <= year]
-    dem = r[r["electricity_demand_twh"].notna()]
-    d = dem.loc[dem.groupby("country")["year"].idxmax()]
-    ci = r[r["carbon_intensity_g_per_kwh"].notna()]
-    latest_ci = ci.loc[ci.groupby("country")["year"].idxmax()].set_index("country")
-    same = ci.set_index(["country", "year"])["carbon_intensity_g_per_kwh"]
-    out = pd.DataFrame({
-        "iso_code": d["iso_code"].to_numpy(), "country": d["country"].to_numpy(), "year": d["year"].astype(int).to_numpy(),
-        "twh": d["electricity_demand_twh"].astype(float).to_numpy(),
-        "generation_twh": d["electricity_generation_twh"].astype(float).to_numpy(),
-        "is_aggregate": d["is_aggregate"].astype(bool).to_numpy(), "aggregate_type": d["aggregate_type"].to_numpy(),
-        "demand_source": d["demand_source"].to_numpy(),
-    })
-    keys = list(zip(out["country"], out["year"]))
-    same_v = same.reindex(pd.MultiIndex.from_tuples(keys, names=["country", "year"])).to_numpy()
-    fb_v = latest_ci["carbon_intensity_g_per_kwh"].reindex(out["country"]).to_numpy()
-    fb_y = latest_ci["year"].reindex(out["country"]).to_numpy(dtype=float)
-    has = ~np.isnan(same_v)
-    out["intensity_g_per_kwh"] = np.where(has, same_v, fb_v)
-    out["intensity_year"] = np.where(has, out["year"].to_numpy(dtype=float), fb_y)
-    return out[_COLUMNS]
+    """`_latest` of every entity of the table (cached per year), indexed by `country`."""
+    return _latest(national_table(), year)
+
+
+def _entity_row(country: str, year: int | None) -> pd.Series:
+    """One entity's `_by_year` row as a new Series (years as int, NaN where there is none)."""
+    row = _by_year(year).loc[country].to_dict()
+    for k in ("year", "intensity_year"):
+        row[k] = int(row[k]) if row[k] == row[k] else np.nan
+    return pd.Series(row)
 
 
 def national_electricity(year: int | None = None) -> pd.DataFrame:
@@ -121,8 +111,8 @@ def national_electricity(year: int | None = None) -> pd.DataFrame:
     intensity_g_per_kwh (g CO2-equiv/kWh, same year where present, else `intensity_year`),
     intensity_year, demand_source. Sorted by `twh` ascending.
     """
-    d = _by_year(None if year is None else int(year))
-    d = d[~d["is_aggregate"] & d["twh"].notna()]
+    d = _by_year(None if year is None else int(year)).reset_index(drop=True)
+    d = d[~d["is_aggregate"] & d["twh"].notna()].astype({"year": int})
     return d.drop(columns=["is_aggregate", "aggregate_type"]).sort_values("twh", kind="stable").reset_index(drop=True)
 
 
@@ -196,7 +186,7 @@ def _lookup(key: str, year: int | None) -> pd.Series:
         raise _unknown(key)
     if bool(hit["is_aggregate"].iloc[0]):
         return aggregate_row(hit["country"].iloc[0], year)
-    return _entity_row(hit, year)
+    return _entity_row(hit["country"].iloc[0], year)
 
 
 def aggregate_row(name: str, year: int | None = None) -> pd.Series:
@@ -217,11 +207,11 @@ def aggregate_row(name: str, year: int | None = None) -> pd.Series:
         raise KeyError(f"unknown aggregate {name!r} (one of {len(names)} in "
                        f"data/national/national_electricity.csv{hint})")
     y = None if year is None else int(year)
-    row = _entity_row(rows, y)
+    row = _entity_row(rows["country"].iloc[0], y)
     if row["twh"] != row["twh"]:
         twin = agg[agg["country"].str.lower() == f"{rows['country'].iloc[0]} (ember)".lower()]
         if len(twin):
-            return _entity_row(twin, y)
+            return _entity_row(twin["country"].iloc[0], y)
     return row
 
 
