@@ -33,36 +33,46 @@ def _interrupted(out: Path | None) -> None:
     """Ctrl-C: every closed window is already on disk; consolidate and say how to resume."""
     from measure.store import ResultStore
 
-    if out is not None and ResultStore(out).exists():
-        try:
-            ResultStore(out).open().consolidate()
-        except Exception:  # noqa: BLE001 - the JSONL is the source of truth
-            pass
+    store = ResultStore(out) if out is not None else None
+    if store is None or not store.exists():
+        err_console.print("interrupted before any record was written", highlight=False)
+        raise typer.Exit(130)
+    try:
+        with store:
+            store.consolidate()
+    except Exception:  # noqa: BLE001 - the JSONL is the source of truth
+        pass
     err_console.print(f"interrupted: records so far are in {out}; rerun with --resume to continue",
                       highlight=False)
     raise typer.Exit(130)
 
 
 def _fmt_j(j: float) -> str:
-    if j >= 3.6e6:
-        return f"{j / 3.6e6:.3f} kWh"
+    from project.records import J_PER_KWH
+
+    if j >= J_PER_KWH:
+        return f"{j / J_PER_KWH:.3f} kWh"
     if j >= 1e3:
         return f"{j / 1e3:.2f} kJ"
     return f"{j:.2f} J"
 
 
 def _store(out: Path, resume: bool, keys: set[str]):
+    """The store, open (locked: the caller closes it), and the windows it already holds."""
     from measure.store import ResultStore
 
     store = ResultStore(out)
-    if store.exists():
-        done = store.open().done()
-        clash = {k for k, _ in done} & keys
-        if clash and not resume:
+    existed = store.exists()
+    store.open()
+    try:
+        done = store.done() if existed else set()
+        if {k for k, _ in done} & keys and not resume:
             raise MeasureError("already holds records of these trials; pass --resume to continue "
                                "them, or choose another --out", str(store.jsonl))
-        return store, done
-    return store.open(), set()
+    except BaseException:
+        store.close()
+        raise
+    return store, done
 
 
 def _run(trials: list, out: Path, resume: bool, label: str, executor: Any = None) -> int:
@@ -86,6 +96,14 @@ def _run(trials: list, out: Path, resume: bool, label: str, executor: Any = None
 
 
 def _run_events(executor: Any, trials: list, out: Path, resume: bool, label: str) -> int:
+    store, done = _store(out, resume, {c.trial_key() for c in trials})
+    try:
+        return _write_events(executor, trials, store, done, label)
+    finally:  # the lock is released when the run ends, however it ends
+        store.close()
+
+
+def _write_events(executor: Any, trials: list, store: Any, done: set, label: str) -> int:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -94,8 +112,6 @@ def _run_events(executor: Any, trials: list, out: Path, resume: bool, label: str
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
-
-    store, done = _store(out, resume, {c.trial_key() for c in trials})
 
     total = sum(1 for c in trials for i in range(c.repeats) if (c.trial_key(), i) not in done)
     skipped = sum(c.repeats for c in trials) - total
@@ -266,6 +282,8 @@ def report_command(
         paths = build_report(records, out, title=title)
     except MeasureError as e:
         _fail(str(e))
+    except OSError as e:  # anything build_report does not name itself
+        _fail(f"{e.filename or out}: cannot write the report: {e.strerror or e}")
     out_console.print(f"report: {paths['markdown']} and {paths['html']}", highlight=False)
 
 

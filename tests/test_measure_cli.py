@@ -206,3 +206,45 @@ def test_preset_option_applies(app, tmp_path):
     rec = json.loads((tmp_path / "records.jsonl").read_text().splitlines()[0])
     assert rec["config"]["preset"] == "ai_energy_score"
     assert rec["config"]["generation"]["num_inference_steps"] == 30
+
+
+# --------------------------------------------------------------------------- review of ae8f1b7
+
+def test_the_store_lock_is_released_after_a_run_and_after_a_refusal(app, tmp_path):
+    """In-process: the lock stayed held until the process ended (a second campaign in one
+    Python session, a notebook, the Ray driver, was refused by its own process's leftovers)."""
+    from measure import store
+
+    res = invoke(app, "measure", *TINY_ARGS, "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    assert store._HELD == {}
+    res = invoke(app, "measure", *TINY_ARGS, "--out", tmp_path)  # needs --resume: refused
+    assert res.exit_code == 2 and "--resume" in res.output
+    assert store._HELD == {}
+
+
+def test_interrupted_before_the_output_is_known_does_not_say_none(app, tmp_path, monkeypatch):
+    def ctrl_c(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("measure.config.load_campaign", ctrl_c)
+    res = invoke(app, "campaign", tmp_path / "c.toml")
+    assert res.exit_code == 130 and "None" not in res.output and "interrupted" in res.output
+
+
+def test_interrupted_run_releases_the_lock_it_consolidated_with(app, tmp_path, monkeypatch):
+    from measure import store
+    from measure.executors import LocalExecutor
+
+    real = LocalExecutor.events
+
+    def stop_after_one(self, trials, done):
+        for ev in real(self, trials, done):
+            yield ev
+            if ev.kind == "record":
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(LocalExecutor, "events", stop_after_one)
+    res = invoke(app, "measure", *TINY_ARGS, "--out", tmp_path)
+    assert res.exit_code == 130 and "--resume" in res.output
+    assert (tmp_path / "records.parquet").exists() and store._HELD == {}
