@@ -16,12 +16,12 @@ from measure.errors import MeasureError
 from measure.models import ModelSource, resolve_model
 from measure.store import ResultStore
 from measure.window import Monitor, WindowHandle, WindowResult, window
+from project.records import J_PER_KWH
 
 #: distinct inputs generated per trial; longer runs cycle through them
 INPUT_POOL = 100
 #: distinct inputs read from your file per trial (the study ran 1,000 per data set)
 FILE_INPUT_POOL = 1000
-J_PER_KWH = 3.6e6
 
 
 def batches(items: list[Any], n: int, batch_size: int) -> list[list[Any]]:

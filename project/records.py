@@ -49,6 +49,7 @@ STATUSES = ("ok", "failed")
 WEIGHTS = ("pretrained", "random-init")
 #: how a component's energy was obtained (measure/backends.py)
 ENERGY_METHODS = ("counter", "integrated-power", "estimate", "none")
+#: joules per kWh (1,000 W x 3,600 s)
 J_PER_KWH = 3.6e6
 #: kWh per inference above this is refused as implausible (a unit mix-up or a broken counter):
 #: about 100x the study's most energy-hungry model (SDXL: 0.0115 kWh per image, a node of 8 A100s,
