@@ -243,8 +243,12 @@ def _glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    path = check_output_path(path)
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Write `path` all or nothing: `write(tmp)` fills a temporary file beside it, which gets the
+    mode a new file gets (the umask's) and is renamed into place. On any failure the old file
+    stays and the temporary file is removed; ones left by a killed writer of the same target
+    are removed first. Any file type (the exports, scripts' data files, docs)."""
+    path = Path(path)
     _sweep_stale(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -255,6 +259,11 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    atomic_write(check_output_path(path), write)
 
 
 # ---------------------------------------------------------------------------

@@ -25,11 +25,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from project.crosschecks import PRESET  # noqa: E402
+from project.crosschecks import OUTPUT_TOKENS, PRESET  # noqa: E402
+from project.export import atomic_write  # noqa: E402
 
 OUT = ROOT / "data" / "crosschecks" / "ecologits_llm.csv"
 DOC = ROOT / "docs" / "crosschecks.md"
-OUTPUT_TOKENS = 500
 LATENCY_S = 10.0  # 500 tokens at 50 tokens/s
 ZONE = "WOR"      # EcoLogits' world electricity mix
 #: (provider, model, wattcast model class): small < ~30B active parameters, frontier = a
@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not args.doc_only:
         OUT.parent.mkdir(parents=True, exist_ok=True)
-        compute().to_csv(OUT, index=False)
+        table = compute()
+        atomic_write(OUT, lambda p: table.to_csv(p, index=False))
         print(f"wrote {OUT}")
     from project.crosschecks import llm_crosscheck
 
@@ -121,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{DOC}: markers {BEGIN} / {END} not found")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{BEGIN}\n{markdown(llm_crosscheck())}\n{END}{tail}", encoding="utf-8")
+    text = f"{head}{BEGIN}\n{markdown(llm_crosscheck())}\n{END}{tail}"
+    atomic_write(DOC, lambda p: p.write_text(text, encoding="utf-8"))
     print(f"updated the table in {DOC}")
     return 0
 

@@ -16,18 +16,20 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import tempfile
+import sys
 from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from project.export import atomic_write  # noqa: E402
+from project.national import iam_region  # noqa: E402
+
 OUT = ROOT / "data" / "water" / "offsite_water_by_region.csv"
 YEAR = 2024
-EU27 = ["AUT", "BEL", "BGR", "HRV", "CYP", "CZE", "DNK", "EST", "FIN", "FRA", "DEU", "GRC", "HUN", "IRL", "ITA",
-        "LVA", "LTU", "LUX", "MLT", "NLD", "POL", "PRT", "ROU", "SVK", "SVN", "ESP", "SWE"]
 #: LBNL 2024 (Shehabi et al.): ~800 billion L of indirect water for 176 TWh of US data centres in 2023
 LBNL_US_L_PER_KWH = 800e9 / 176e9
 
@@ -56,8 +58,11 @@ def derive() -> list[dict]:
         own = eco.loc[codes, "own"]
         return float((f * d).sum() / d.sum()), int(own.sum()), float(d[own].sum() / d.sum())
 
-    eu, eu_n, eu_cov = weighted(EU27)
-    rest = [c for c in demand.index if c not in EU27 + ["USA", "CHN"]]
+    eu27 = [c for c in demand.index if iam_region(c) == "Europe"]   # country_converter's EU-27
+    if len(eu27) != 27:
+        raise SystemExit(f"expected the 27 EU members in data/national, found {len(eu27)}: {sorted(eu27)}")
+    eu, eu_n, eu_cov = weighted(eu27)
+    rest = [c for c in demand.index if c not in eu27 + ["USA", "CHN"]]
     row_v, row_n, row_cov = weighted(rest)
     us = float(eco.loc["USA", "wue"])
     cn = float(eco.loc["CHN", "wue"])
@@ -82,16 +87,13 @@ def derive() -> list[dict]:
 
 
 def write(rows: list[dict], path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".offsite-", suffix=".csv")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
+    def fill(p: Path) -> None:
+        with open(p, "w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
             w.writeheader()
             w.writerows(rows)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    atomic_write(path, fill)
 
 
 def main() -> None:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
 import tempfile
 import urllib.request
@@ -47,6 +46,10 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from project.export import atomic_write  # noqa: E402
+
 OUT = ROOT / "data" / "national" / "national_electricity.csv"
 OWID_URL = "https://raw.githubusercontent.com/owid/energy-data/master/owid-energy-data.csv"
 EMBER_URL = "https://raw.githubusercontent.com/ember-climate/ember-data-api/main/data/api_country_overview_yearly.csv"
@@ -173,20 +176,6 @@ def download(folder: Path) -> tuple[Path, Path]:
     return out[0], out[1]
 
 
-def write_atomic(df: pd.DataFrame, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        df.to_csv(tmp, index=False)
-        mask = os.umask(0o022)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--owid", type=Path, help="owid-energy-data.csv (local copy)")
@@ -210,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             df, dropped = build(owid, ember, owid_id, ember_id, args.first_year)
         if not args.out.parent.is_dir():
             raise InputError(f"--out: folder {args.out.parent} does not exist")
-        write_atomic(df, args.out)
+        atomic_write(args.out, lambda p: df.to_csv(p, index=False))
     except (InputError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -214,3 +214,43 @@ def test_stale_temp_file_of_a_killed_writer_is_removed(tmp_path, evil):
     other.write_text("other")
     write_result(evil, tmp_path / "r.csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["r.csv", live.name, other.name])
+
+
+def _script(name):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_scripts_write_data_files_atomically_with_the_umask_mode(tmp_path, monkeypatch):
+    """scripts/ write their data files through export.atomic_write: a new file gets the mode the
+    umask gives (derive_offsite_water left 0600), and a failure leaves the old file alone."""
+    water = _script("derive_offsite_water")
+    rows = [{"region": "USA", "l_per_kwh": 1.5}]
+    old = os.umask(0o022)
+    try:
+        water.write(rows, tmp_path / "w.csv")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "w.csv").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "w.csv").read_text() == "region,l_per_kwh\nUSA,1.5\n"
+
+    def boom(*a, **k):
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(RuntimeError):
+        water.write([{"region": "EUR", "l_per_kwh": 9.0}], tmp_path / "w.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.csv"]
+    assert "USA" in (tmp_path / "w.csv").read_text()
+
+
+def test_the_ecologits_crosscheck_script_uses_the_products_token_count():
+    from project import crosschecks
+
+    assert _script("crosscheck_ecologits").OUTPUT_TOKENS is crosschecks.OUTPUT_TOKENS
