@@ -16,8 +16,8 @@ first-phase-only passes over the same inputs:
 window (from one batch of first-phase passes timed after the first window, outside any
 window, so the first window stays a cold start), so both windows resolve on the counter.
 The first phase carries its window's flags (``short-window`` ...), the second (a difference)
-those of both windows; a difference below zero is kept and flagged ``phases-below-resolution``. Windows are sequential, so every backend works,
-codecarbon and ``nvml+codecarbon`` included.
+those of both windows; a difference below zero is kept and flagged ``phases-below-resolution``.
+Windows are sequential, so every backend works, codecarbon and ``nvml+codecarbon`` included.
 """
 
 from __future__ import annotations
