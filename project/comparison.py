@@ -6,8 +6,8 @@
     comp.trajectory("Energy")  # year x scenario, p50 (central when samples = 0)
 
 The first scenario is the one the others are measured against (`change`, `change_pct`).
-Scenarios must share their years and regions, so every row of the stacked table lines up;
-otherwise `compare` raises one ScenarioError naming the difference. Every scenario gets the
+Scenarios must share their years (every scenario reports the same regions), so every row of
+the stacked table lines up; otherwise `compare` raises one ScenarioError naming the difference. Every scenario gets the
 same seed: the Latin hypercube draws differ only where the scenarios' uncertain parameters
 differ. Units follow project.variables (TWh/yr, Mt CO2-equiv/yr, million m3/yr, GW).
 """
@@ -151,19 +151,14 @@ def check_compatible(scenarios: Sequence[Scenario]) -> None:
 def compare(scenarios: Sequence[Scenario], samples: int = 1000, seed: int = 0) -> Comparison:
     """Project every scenario with the same samples and seed; refuse incompatible ones.
 
-    Raises ScenarioError (one message) for duplicate names, different year ranges or
-    regions, and whatever a single projection refuses.
+    Raises ScenarioError (one message) for duplicate names, different year ranges, and
+    whatever a single projection refuses.
     """
     scenarios = list(scenarios)
     check_compatible(scenarios)
     results: dict[str, ProjectionResult] = {}
     for s in scenarios:
         results[s.name] = run_projection(s, samples=samples, seed=seed)
-    first = next(iter(results.values()))
-    for name, r in results.items():
-        if r.regions != first.regions:
-            raise ScenarioError(f"compare: {name!r} reports regions {', '.join(r.regions)} but {first.scenario.name!r} "
-                                f"reports {', '.join(first.regions)}")
     notes = []
     targets = {s.target_year for s in scenarios}
     if len(targets) > 1:

@@ -88,10 +88,6 @@ def lognormal_from_moments(mean: float, std: float) -> Dist | None:
     return Dist("lognorm", (math.sqrt(sigma2),), 0.0, math.exp(mu))
 
 
-def lognormal_median(dist: Dist) -> float:
-    return float(dist.median())
-
-
 def frozen(u, lower: float | None = None, upper: float | None = None) -> Dist | None:
     """The distribution for Uncertain `u`, or None when it is fixed (or degenerate).
 

@@ -678,7 +678,7 @@ def _demand(c: Compiled, v: _Values, pol, shares: np.ndarray, hw_j_per_flop, sof
         base = v(f"{p}.requests_per_day")
         volume = v.growth(f"{p}.growth", base, dy, w.ceiling) * DAYS_PER_YEAR     # (Y, n) requests/yr
         if pol is not None:
-            volume = np.asarray(pol.volume(w.name, volume.T, base[0].T * DAYS_PER_YEAR, c), dtype=v.dtype).T
+            volume = np.asarray(pol.volume(w.name, volume.T), dtype=v.dtype).T
         per_unit = _energy_per_unit(c, v, w, pol)                    # (1, Y, n) at the workload's boundary
         if w.hardware is not None and hw_j_per_flop is not None:
             ref = v(f"fleet.classes.{w.hardware}.tdp_w") / v(f"fleet.classes.{w.hardware}.peak_tflops")
@@ -736,20 +736,20 @@ def _energy_per_unit(c: Compiled, v: _Values, w: WorkloadPlan, pol) -> np.ndarra
     p = f"workloads.{w.name}"
     if w.kind == "per_unit":
         e = v(f"{p}.energy") * v(f"{p}.energy.multiplier")
-        return _from_hook(pol.energy_factor(w.name, _to_hook(e), c), v.dtype) if pol is not None else e
+        return _from_hook(pol.energy_factor(w.name, _to_hook(e)), v.dtype) if pol is not None else e
     q = lambda k: v(f"{p}.llm.{k}")  # noqa: E731
     m = c.scenario.workloads[w.name].llm
     mix = sum(share * m.size_factors[k] for k, share in m.model_mix.items())
     moe = q("moe_share")
     reasoning = q("reasoning_share")
     if pol is not None:
-        moe, reasoning = (_from_hook(a, v.dtype) for a in pol.llm_shares(w.name, _to_hook(moe), _to_hook(reasoning), c))
+        moe, reasoning = (_from_hook(a, v.dtype) for a in pol.llm_shares(w.name, _to_hook(moe), _to_hook(reasoning)))
     moe_f = 1.0 - moe + moe / q("moe_factor")
     reason_f = 1.0 - reasoning + reasoning * q("reasoning_energy_multiplier")
     j = q("output_tokens") * q("j_per_output_token") * mix * moe_f * reason_f \
         + q("input_tokens") * q("j_per_output_token") * q("input_token_ratio") * mix * moe_f
     e = j / 3.6e6
-    return _from_hook(pol.energy_factor(w.name, _to_hook(e), c), v.dtype) if pol is not None else e
+    return _from_hook(pol.energy_factor(w.name, _to_hook(e)), v.dtype) if pol is not None else e
 
 
 def _basis(c: Compiled, v: _Values) -> fl.InstalledBasis:

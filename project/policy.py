@@ -172,7 +172,7 @@ class CompiledPolicy:
         return any(k in DEMAND_SIDE for k in self.ramps)
 
     # --- demand side
-    def energy_factor(self, workload: str, e: np.ndarray, c) -> np.ndarray:
+    def energy_factor(self, workload: str, e: np.ndarray) -> np.ndarray:
         f = np.ones((1, 1, len(self.years)))
         if "efficiency_standard" in self.ramps:
             task = self.workload_task.get(workload)
@@ -193,7 +193,7 @@ class CompiledPolicy:
         moved = float(self.spec["right_sizing"]["share_moved"])
         return share * (1.0 - moved * self.ramps["right_sizing"])
 
-    def llm_shares(self, workload: str, moe: np.ndarray, reasoning: np.ndarray, c) -> tuple[np.ndarray, np.ndarray]:
+    def llm_shares(self, workload: str, moe: np.ndarray, reasoning: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if "serving_efficiency" in self.ramps and "moe_share" in self.spec["serving_efficiency"]:
             t = float(self.spec["serving_efficiency"]["moe_share"])
             moe = moe + self.ramps["serving_efficiency"] * (t - moe)
@@ -202,7 +202,7 @@ class CompiledPolicy:
             reasoning = reasoning + self.ramps["reasoning_default"] * (t - reasoning)
         return moe, reasoning
 
-    def volume(self, workload: str, volume: np.ndarray, base: np.ndarray, c) -> np.ndarray:
+    def volume(self, workload: str, volume: np.ndarray) -> np.ndarray:
         """Requests per year (n, Y) capped to grow at most growth_cap a year from the start year."""
         s = self.spec.get("demand_management")
         if s is None or (s.get("workloads") and workload not in s["workloads"]):
@@ -292,7 +292,3 @@ def batched_at_one(spec: dict[str, Any], plans) -> set[str]:
     if "workloads" in serving:
         return set(serving["workloads"])
     return {w.name for w in plans if w.batch_size == 1}
-
-
-def lever_names(spec: dict[str, Any]) -> list[str]:
-    return [k for k in spec if k in LEVERS]

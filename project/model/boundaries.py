@@ -33,15 +33,3 @@ def to_it(kwh: np.ndarray, boundary: str, production_factor, host_ratio, idle_ra
         return kwh / pue_measured
     raise ValueError(f"unknown boundary {boundary!r}; one of {', '.join(ORDER)}")
 
-
-def from_it(kwh_it: np.ndarray, boundary: str, production_factor, host_ratio, idle_ratio, pue) -> np.ndarray:
-    """IT-boundary energy per unit -> at `boundary` (the inverse of `to_it`, with the serving PUE)."""
-    if boundary == "facility":
-        return kwh_it * pue
-    if boundary == "it":
-        return kwh_it
-    if boundary == "server":
-        return kwh_it / (1.0 + idle_ratio)
-    if boundary == "accelerator":
-        return kwh_it / ((1.0 + idle_ratio) * (1.0 + host_ratio) * production_factor)
-    raise ValueError(f"unknown boundary {boundary!r}; one of {', '.join(ORDER)}")
