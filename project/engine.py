@@ -291,7 +291,10 @@ def _compile(s: Scenario, measurements: pd.DataFrame | None) -> Compiled:
             std = float(row["kwh_per_inference_std"]) if pd.notna(row["kwh_per_inference_std"]) else 0.0
             source = f"wattcast measurements ({row.get('source', 'records')}, n={int(row['n_records'])})"
             c.params[path] = Param(path, f"{label}: energy per unit", "kWh", mean, (mean, std), source, 0.0)
-            boundary = boundary or _stated_text(row.get("boundary")) or "server"
+            if boundary is None:   # the table's (accelerator/server/it); older tables without one: server
+                from .measurements import engine_boundary
+
+                boundary = engine_boundary(_stated_text(row.get("boundary")) or "server")
             batch = int(row["batch_size"]) if pd.notna(row.get("batch_size")) else None
         if boundary == "facility":
             _add(c, f"{p}.energy.pue", e.pue, f"{label}: PUE included", "ratio", "pue")
@@ -313,7 +316,7 @@ def _compile(s: Scenario, measurements: pd.DataFrame | None) -> Compiled:
 
 def _stated_text(x) -> str | None:
     """A table cell as text, None when empty or missing (NaN after a CSV round trip)."""
-    return str(x) if x is not None and not (isinstance(x, float) and np.isnan(x)) and str(x).strip() else None
+    return None if x is None or pd.isna(x) or not str(x).strip() else str(x)
 
 
 def _compile_regions(c: Compiled) -> None:

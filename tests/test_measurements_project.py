@@ -361,6 +361,12 @@ def test_a_gpu_only_record_gets_the_serving_host_and_idle_chain():
 
     back = pd.read_csv(StringIO(t_gpu.to_csv(index=False)))
     assert back.iloc[0]["boundary"] == "accelerator" and back.iloc[0]["batch_size"] == 1
+    # a table that states the record's own boundary text is read the same way
+    from project.engine import run_projection
+
+    raw = t_gpu.assign(boundary="gpu")
+    again = run_projection(gpu.scenario, samples=0, measurements=raw)
+    assert again.unit_it_kwh["image_generation"][0] == gpu.unit_it_kwh["image_generation"][0]
 
 
 def test_batching_applies_only_to_figures_measured_at_batch_one():
