@@ -92,10 +92,12 @@ def trajectory(bands: pd.DataFrame, unit: str, title: str, description: str, tar
         layers.append({"data": {"name": "refs"}, "mark": {"type": "rule", "color": "#6B7280",
                                                           "strokeDash": [4, 4], "strokeWidth": 1},
                        "encoding": {"y": {"field": "twh", "type": "quantitative"}}})
-        layers.append({"data": {"name": "refs"}, "mark": {"type": "text", "align": "right", "baseline": "bottom",
-                                                          "dy": -3, "color": MUTED, "fontSize": 11},
-                       "encoding": {"y": {"field": "twh", "type": "quantitative"}, "x": {"value": "width"},
-                                    "text": {"field": "label"}}})
+        label = {"type": "text", "align": "right", "baseline": "bottom", "dy": -3, "fontSize": 11}
+        at = {"y": {"field": "twh", "type": "quantitative"}, "x": {"value": "width"}, "text": {"field": "label"}}
+        # a white outline first, so a label stays readable where the band or a line runs under it
+        layers.append({"data": {"name": "refs"}, "mark": {**label, "color": "white", "stroke": "white",
+                                                          "strokeWidth": 3, "strokeJoin": "round"}, "encoding": at})
+        layers.append({"data": {"name": "refs"}, "mark": {**label, "color": MUTED}, "encoding": at})
     layers.append({"data": {"values": [{"year": int(target_year)}]},
                    "mark": {"type": "rule", "color": MUTED, "strokeDash": [2, 3]},
                    "encoding": {"x": {"field": "year", "type": "quantitative"}}})
@@ -110,7 +112,9 @@ def wedges(stack: pd.DataFrame, lines: pd.DataFrame, unit: str, title: str, desc
     ("Without the measures", "With the measures"), value.
     """
     order = list(dict.fromkeys(stack["label"]))
-    x = {"field": "year", "type": "quantitative", "title": None, "axis": {"format": "d", "tickMinStep": 1}}
+    years = [int(lines["year"].min()), int(lines["year"].max())]
+    x = {"field": "year", "type": "quantitative", "title": None, "scale": {"domain": years, "nice": False},
+         "axis": {"format": "d", "tickMinStep": 1, "labelFlush": True}}
     layers = [
         {"data": {"name": "stack"}, "mark": {"type": "area", "opacity": 0.55},
          "encoding": {"x": x, "y": {"field": "lo", "type": "quantitative", "title": unit, "scale": {"zero": True}},
@@ -143,7 +147,9 @@ def _bars(df: pd.DataFrame, value: str, lo: str, hi: str, cat: str, unit: str, t
         {"mark": {"type": "bar", "height": {"band": 0.7}},
          "encoding": {"x": {"field": value, "type": "quantitative", "title": unit,
                             # room for the value written after the longest bar
-                            "scale": {"zero": True, "domain": [0, top * 1.3], "nice": False}},
+                            "scale": {"zero": True, "domain": [0, top * 1.3], "nice": False},
+                            # about one tick per 100 px (Vega's default, one per 40 px, crowded 28 labels)
+                            "axis": {"tickCount": {"expr": "ceil(width / 100)"}}},
                       "y": y, "color": color,
                       "tooltip": [{"field": cat, "title": ""}, {"field": value, "title": unit, "format": ",.4~g"}]}},
         {"transform": [{"filter": f"isValid(datum.{lo})"}], "mark": {"type": "rule", "color": INK, "strokeWidth": 1.5},

@@ -414,3 +414,22 @@ def test_matching_workloads_follows_the_engines_rule_for_references_and_measured
     assert measured.workloads[switched[0]].energy.measurements == "image_generation"
     assert uploads.matching_workloads(measured, ["image_generation"]) == uploads.matching_workloads(s, ["image_generation"])
     assert uploads.matching_workloads(s, ["no_such_task"]) == []
+
+
+def test_charts_keep_axes_readable():
+    """Bar axes about one tick per 100 px (Vega's default crowded 28 labels at 1440 px); the wedge
+    chart's years end at the data's last year; country labels on the trajectory sit on a white
+    outline so they stay readable over the band."""
+    ct = tables.country_table(673, 497, 901, "AI, World, 2030", ["USA", *C.KNOWN_COUNTRIES], 2024)
+    ct["end"], ct["label"] = ct["twh"], ct["twh"].map(str)
+    axis = charts.countries(ct, "t", "d")["layer"][0]["encoding"]["x"]["axis"]
+    assert axis["tickCount"] == {"expr": "ceil(width / 100)"}
+    lines = pd.DataFrame({"year": [2020, 2035], "series": "With the measures", "value": [1.0, 2.0]})
+    stack = pd.DataFrame({"year": [2020, 2035], "label": "x", "lo": [0.0, 1.0], "hi": [1.0, 2.0], "saving": 1.0})
+    x = charts.wedges(stack, lines, "TWh per year", "t", "d")["layer"][0]["encoding"]["x"]
+    assert x["scale"] == {"domain": [2020, 2035], "nice": False}
+    bands = pd.DataFrame({"year": [2020, 2035], "series": "s", "p50": [1.0, 900.0], "p5": np.nan, "p95": np.nan})
+    refs = pd.DataFrame({"name": ["Brazil"], "twh": [760.0], "label": ["Brazil 760 TWh"]})
+    texts = [ly["mark"] for ly in charts.trajectory(bands, "TWh", "t", "d", 2030, refs)["layer"]
+             if ly["mark"].get("type") == "text"]
+    assert [m.get("stroke") for m in texts] == ["white", None]
