@@ -135,6 +135,10 @@ def engine_boundary(text: str) -> str:
     energy was counted (``gpu``, ``gpu (all GPUs of the node)``); otherwise ``server``: the
     host's CPU/RAM is counted (``gpu+cpu+ram``, ``cpu+ram``, the study's protocol) or the
     boundary is not stated (the study's protocol is assumed, and the source says so)."""
+    from .records import facility_boundary
+
+    if facility_boundary(text):  # the validator refuses these; never count a PUE twice
+        raise ValueError(f"boundary {text!r} includes facility overhead (PUE): not a measured-energy boundary")
     t = str(text).strip().lower()
     if t in ("accelerator", "server", "it"):
         return t

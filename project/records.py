@@ -171,7 +171,21 @@ def _energy_fields(rec: dict, where: str) -> None:
                        f"({x * J_PER_KWH:.6g} J)", j, where)
 
 
+#: boundary texts that include the data centre's overhead: the projection applies the region's
+#: PUE itself, so such a figure would be counted with a second PUE
+_FACILITY_WORDS = re.compile(r"facility|pue|data ?cent(?:er|re)|datacent(?:er|re)", re.IGNORECASE)
+
+
+def facility_boundary(text: object) -> bool:
+    """True when a boundary text says the energy includes facility overhead (PUE)."""
+    return isinstance(text, str) and bool(_FACILITY_WORDS.search(text))
+
+
 def _common(rec: dict, where: str, store: bool) -> None:
+    if facility_boundary(rec.get("boundary")):
+        raise RecordError(f"boundary {rec['boundary']!r} includes facility overhead (PUE): give energy at the "
+                          "accelerator, server or IT boundary (divide by the PUE it includes); the projection "
+                          "applies each region's PUE itself", where)
     _str_field(rec, "task", where, True, TASK_IDS)
     _str_field(rec, "model", where, True)
     _str_field(rec, "phase", where, store, PHASES)
@@ -415,7 +429,8 @@ UPLOAD_SCHEMA = (
     "`energy_j_per_inference`, or `energy_kwh_per_1000` (the study's per-model table). "
     "Optional: `status` (only ok rows count), `phase` (only inference rows count), `backend`, "
     "`device`, `device_name`, `dtype`, `weights` (pretrained or random-init), `batch_size`, "
-    "`n_inferences`, `boundary` (what the energy counts, e.g. gpu+cpu+ram), `source`. "
+    "`n_inferences`, `boundary` (what the energy counts, e.g. gpu or gpu+cpu+ram; a figure that "
+    "includes facility overhead (PUE) is refused: the projection applies the PUE), `source`. "
     "Comma-, semicolon- or tab-separated; with semicolons, decimal commas are read too."
 )
 

@@ -245,3 +245,21 @@ def test_records_without_record_id_fall_back_to_trial_and_repeat_and_say_what_wa
     _store(tmp_path / "b", good(energy_kwh_per_inference=3e-6))
     df, problems = read_records(tmp_path)
     assert len(df) == 1 and len(problems) == 1 and "no record_id" in problems[0]
+
+
+@pytest.mark.parametrize("text", ["facility", "facility (PUE 1.1)", "IT x PUE", "data centre", "datacenter meter"])
+def test_a_facility_boundary_is_refused_so_no_pue_is_counted_twice(text):
+    """The projection applies each region's PUE to measured energy: a figure that already holds
+    facility overhead is refused, in records and in uploaded tables, naming the boundary."""
+    from project.measurements import engine_boundary
+    from project.records import RecordError, check_measurement_csv, facility_boundary
+
+    assert facility_boundary(text)
+    check = check_measurement_csv(f"task,model,energy_kwh_per_inference,boundary\nimage_generation,sd,0.001,{text}\n"
+                                  .encode(), "t.csv")
+    assert not check.ok and "facility overhead" in check.rejected.iloc[0]["reason"]
+    with pytest.raises(ValueError, match="facility overhead"):
+        engine_boundary(text)
+    for ok in ("gpu", "gpu+cpu+ram", "server (wall meter)", "it", "accelerator"):
+        assert not facility_boundary(ok)
+        assert engine_boundary(ok) in ("accelerator", "server", "it")
