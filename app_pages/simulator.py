@@ -117,6 +117,8 @@ def sidebar() -> None:
         st.selectbox("Starting point", options=list(titles), key=W + "preset", format_func=lambda n: titles[n],
                      on_change=lambda: session.set_preset(ss[W + "preset"]),
                      help="A shipped scenario (data/scenarios), each with its sources. Switching resets the controls.")
+        # the box is a one-line text input that cuts long titles off: the whole title below it
+        st.caption(titles.get(ss[W + "preset"], ""))
         render(ctl["year"])
         st.button("Reset the controls", on_click=session.reset, icon=":material/restart_alt:", width="stretch")
 
