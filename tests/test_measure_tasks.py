@@ -228,8 +228,9 @@ def test_phases_work_with_scripted_sequential_backends(tmp_path):
     from measure.run import run_trial
 
     cfg = cfg_for("text_generation", phases=True, repeats=1, n_inferences=2, batch_size=1)
-    # main window 40 J, then the prefill window 12 J over its passes
-    fb = FakeBackend(script=script((0, 0, 0), (40, 0, 0), (40, 0, 0), (52, 0, 0)))
+    # main window 40 J, then the prefill window 12 J over its passes (GPU only: a host component
+    # reading 0 J would fail the window as below-resolution)
+    fb = FakeBackend(script=[{"gpu_j": g} for g in (0, 40, 40, 52)])
     rec = run_trial(cfg, ResultStore(tmp_path).open(), backend=fb)[0]
     assert "phases-unsupported" not in rec["flags"]
     n_pre = rec["phases"]["prefill"]["n_inferences"]
