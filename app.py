@@ -1,15 +1,22 @@
-"""wattcast: the policy simulator (streamlit run app.py).
+"""wattcast: the policy simulator, served by `python -m streamlit run app.py`.
 
-Three pages: the simulator (policy measures and scenario controls, the headline, one main
-chart with pinned scenarios and savings by measure, countries and regions, share and
-export), measurements (the study's per-model data and uploads), and methodology (back-test,
-variable tree, sources). Numbers come from `project/` (the functions `wattcast project`
-calls); the pages and their Streamlit-free helpers are in `app_pages/`.
+This file is the server's entry point (a Streamlit `st.App`, which `streamlit run` finds and
+serves with the same options and `.streamlit/config.toml`). The pages themselves are in
+`app_pages/`: `app_pages/main.py` sets the page up and hands over to the simulator, the
+measurements and the methodology pages.
+
+Why an entry point of its own: a fresh server imports pandas, the engine and the page
+modules on its first visitor's first run, about 0.9 s on a 2-core machine, and the visitor
+waits for it before the headline. Here those imports start on a background thread as the
+server starts, while the browser is still loading Streamlit's JavaScript.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
+import threading
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -18,42 +25,30 @@ if str(ROOT) not in sys.path:  # `streamlit run app.py` from anywhere, without a
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(
-    page_title="wattcast: AI electricity, emissions and water",
-    page_icon=":material/bolt:",
-    layout="wide",
-    initial_sidebar_state="auto",  # expanded on a desktop, collapsed on a phone
-)
+#: the page script Streamlit runs for every visitor (AppTest tests run it directly)
+MAIN = ROOT / "app_pages" / "main.py"
 
-# Cards wrap instead of cutting values off ("95..."); text colours keep >= 4.5:1 contrast.
-st.html(
-    """
-<style>
-  [data-testid="stMetricValue"] { font-size: clamp(1.35rem, 1.1rem + 0.9vw, 1.9rem); }
-  [data-testid="stMetric"] .stMarkdownEllipsis, [data-testid="stMetric"] .stMarkdownEllipsis p {
-    white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
-  /* headline cards: four in a row, two by two on a laptop with the sidebar open, one on a phone */
-  .st-key-cards { container-type: inline-size; }
-  .st-key-cards > div { flex: 1 1 0 !important; min-width: 0; width: auto !important; max-width: none !important; }
-  @container (max-width: 60rem) { .st-key-cards > div { flex: 1 1 calc(50% - 0.5rem) !important; } }
-  @container (max-width: 26rem) { .st-key-cards > div { flex: 1 1 100% !important; } }
-  .st-key-cards [data-testid="stMetric"] { height: 100%; }
-  [data-testid="stMetricLabel"] p { font-weight: 600; }
-  [data-testid="stMetricDelta"] { color: #374151 !important; }
-  [data-testid="stCaptionContainer"] { opacity: 1 !important; }
-  [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { color: #4B5563 !important; }
-  .wc-link { overflow-wrap: anywhere; font-family: monospace; font-size: 0.85rem; }  /* the share link wraps */
-  [data-testid="stSidebarHeader"] { height: 1rem; min-height: 1rem; }
-  h1 { font-size: clamp(1.5rem, 1.2rem + 1.2vw, 2.2rem) !important; }
-</style>
-"""
-)
+#: modules the first run needs: the engine (and pandas, numpy, pydantic with it) and the page modules
+WARM_MODULES = ("project.engine", "project.national", "app_pages.session", "app_pages.controls",
+                "app_pages.compute", "app_pages.tables", "app_pages.charts", "app_pages.uploads")
 
-pages = [
-    st.Page(str(ROOT / "app_pages" / "simulator.py"), title="Simulator", icon=":material/tune:", default=True),
-    st.Page(str(ROOT / "app_pages" / "measurements.py"), title="Measurements", icon=":material/bar_chart:",
-            url_path="measurements"),
-    st.Page(str(ROOT / "app_pages" / "methodology.py"), title="Methodology and sources",
-            icon=":material/menu_book:", url_path="methodology"),
-]
-st.navigation(pages, position="top").run()
+
+def warm_imports() -> None:
+    """Import WARM_MODULES (a failure here is left to the page run, which reports it to the visitor)."""
+    import importlib
+
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the page's own import raises it again, with Streamlit's error display
+            logging.getLogger(__name__).debug("warm-up import of %s failed", name, exc_info=True)
+            return
+
+
+@asynccontextmanager
+async def _lifespan(_app):
+    threading.Thread(target=warm_imports, name="wattcast-warm-imports", daemon=True).start()
+    yield
+
+
+app = st.App(str(MAIN), lifespan=_lifespan)

@@ -177,8 +177,14 @@ if session.measured_csv():
             icon=":material/upload:")
 if W + "region" not in ss:
     ss[W + "region"] = V.region
-V.region = st.segmented_control("Region", options=list(C.REGIONS), key=W + "region", format_func=C.REGIONS.get,
-                                label_visibility="collapsed") or "world"
+# A session's first run shows the headline and stops (see FIRST_PAINT below); the region buttons come
+# with the second run, and a spacer of their height keeps the cards from moving when they do.
+first_paint = not ss.get("_headline_painted")
+if first_paint:
+    st.html('<div class="wc-first-paint" style="height: 2.375rem" aria-hidden="true"></div>')
+else:
+    V.region = st.segmented_control("Region", options=list(C.REGIONS), key=W + "region",
+                                    format_func=C.REGIONS.get, label_visibility="collapsed") or "world"
 region = C.REGIONS[V.region]
 H = compute.headline(result, year, region)
 e = H.energy
@@ -247,6 +253,21 @@ except KeyError:
     pass
 st.markdown(what)
 mark("headline")
+# FIRST_PAINT: a session's first run ends here, so the browser draws the headline before it loads and
+# renders the widgets and charts (Streamlit loads each kind of element's code on first use, in page
+# order: the cards waited about 1 s behind them on 2 cores; benchmarks/app_latency.py). The fragment's
+# timer, which the browser runs 0.1 s later or once it is free, then runs the whole page; that run
+# finds the projection in the cache. (AppTest has no timers: its tests run the page twice.)
+if first_paint:
+    @st.fragment(run_every=0.1)
+    def _rest_of_page() -> None:
+        if ss.get("_headline_armed"):  # called by the timer, not by this run
+            ss["_headline_painted"] = True
+            st.rerun(scope="app")
+        ss["_headline_armed"] = True
+
+    _rest_of_page()
+    st.stop()
 sidebar()
 mark("sidebar widgets")
 
@@ -312,7 +333,7 @@ def _trajectory_view(var: str, vlabel: str, unit: str) -> None:
         refs["label"] = [f"{n} {t:,.0f} TWh" for n, t in zip(refs["name"], refs["twh"])]
     title = f"{vlabel}, {region}: median and 90% range"
     desc = tables.describe_trajectory(bands, var, f"{vlabel}, {region}", year)
-    chart = charts.trajectory(bands, unit, title, desc, year, refs)
+    chart = charts.trajectory(bands, unit, title, year, refs)
     st.vega_lite_chart(spec=chart, width="stretch", theme=None)
     note = ("Line: median of the Monte Carlo; band: 5th to 95th percentile. Dotted vertical line: the year shown."
             + (" Dashed lines: countries' electricity demand in 2024." if refs is not None and len(refs) else ""))
@@ -347,7 +368,7 @@ def _wedge_view(var: str, vlabel: str, unit: str) -> None:
                        pd.DataFrame({"year": p["year"], "series": "With the measures", "value": p["policy"]})])
     desc = tables.describe_wedges(w.groupby(["year", "label"], as_index=False)["value"].sum(), var, year)
     title = f"{vlabel}, {region}: what each measure saves"
-    chart = charts.wedges(stack, lines, unit, title, desc)
+    chart = charts.wedges(stack, lines, unit, title)
     st.vega_lite_chart(spec=chart, width="stretch", theme=None)
     st.caption(f"{desc} Central runs (every parameter at its central value). Each band is one measure's share of "
                "the change, split exactly (Shapley values over the measures), so the bands add up to the gap "
@@ -439,7 +460,7 @@ cdesc = (f"AI electricity, {region}, {year}: median {fmt.energy(e.p50)} beside t
          + " (2024).")
 smallest = float(ct.loc[ct["kind"] == "Country", "twh"].min())
 if e.p50 >= 0.01 * smallest:
-    st.vega_lite_chart(spec=charts.countries(ct, "AI and countries' electricity", cdesc), width="stretch",
+    st.vega_lite_chart(spec=charts.countries(ct, "AI and countries' electricity"), width="stretch",
                        theme=None)
     st.caption(cdesc + " Linear scale; the black line on the AI bar is its 90% range. Countries: Our World in Data / "
                        "Ember, electricity demand (generation plus net imports).")
@@ -458,7 +479,7 @@ if compute.modelled(result, rvar):
     runit = fmt.axis_unit(rvar)
     rdesc = f"{C.SHOW[V.show][1] if rvar != 'Energy' else 'AI electricity'} in {year} by region, median: " + ", ".join(
         f"{r} {lab}" for r, lab in zip(rt["region"], rt["label"])) + "."
-    st.vega_lite_chart(spec=charts.regions(rt, runit, f"By region, {year}", rdesc), width="stretch", theme=None)
+    st.vega_lite_chart(spec=charts.regions(rt, runit, f"By region, {year}"), width="stretch", theme=None)
     st.caption(rdesc + " Black lines: 90% range.")
 
 # ---------------------------------------------------------------------------

@@ -24,7 +24,7 @@ MOVES = [("w:pue_cap", v) for v in (1.5, 1.4, 1.3, 1.2, 1.15, 1.1)] + \
 def main() -> None:
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "main.py"), default_timeout=120).run()
     cold = dict(at.session_state["timings"])
     rows = []
     for key, value in MOVES:

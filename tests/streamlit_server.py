@@ -66,7 +66,8 @@ def settled(page, timeout_ms: int = 60_000) -> None:
     """Wait until the script run is over and no element is stale (the page shows the new run)."""
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=stStatusWidgetRunningIcon]')"
-        " && !document.querySelector('[data-stale=true]')", timeout=timeout_ms)
+        " && !document.querySelector('[data-stale=true]')"
+        " && !document.querySelector('.wc-first-paint')", timeout=timeout_ms)
 
 
 #: best-practice rules switched off, each for markup Streamlit itself writes (not the app's):
