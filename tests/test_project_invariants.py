@@ -161,6 +161,13 @@ def test_lhs_design_in_blocks_is_one_latin_hypercube():
     assert (srt >= k / 500 - 1e-6).all() and (srt <= (k + 1) / 500 + 1e-6).all()
     assert np.array_equal(d, lhs_design(c, 500, seed=3))
     assert not np.array_equal(d[:, 0], d[:, eng.LHS_BLOCK])  # blocks are not copies of each other
+    # reused between runs (the app's): the same numbers, and nobody can change them
+    assert np.shares_memory(lhs_design(compile_scenario(load_preset("reference")), 500, seed=3), d)
+    assert not np.shares_memory(lhs_design(c, 500, seed=4), d)
+    import pytest
+
+    with pytest.raises(ValueError, match="read-only"):
+        d[0, 0] = 0.5
 
 
 def test_offsite_water_per_region_comes_from_the_sourced_table():
