@@ -63,11 +63,14 @@ def streamlit_server(log_path: Path, timeout: float = 90.0):
 
 
 def settled(page, timeout_ms: int = 60_000) -> None:
-    """Wait until the script run is over and no element is stale (the page shows the new run)."""
+    """Wait until the page shows the whole of its latest run: the script run is over, no element is
+    stale, the simulator is past its headline-only first run (.wc-first-paint), and no element is
+    still a placeholder while Streamlit loads its code (stSkeleton, on a browser's first visit)."""
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=stStatusWidgetRunningIcon]')"
         " && !document.querySelector('[data-stale=true]')"
-        " && !document.querySelector('.wc-first-paint')", timeout=timeout_ms)
+        " && !document.querySelector('.wc-first-paint')"
+        " && !document.querySelector('[data-testid=stSkeleton]')", timeout=timeout_ms)
 
 
 #: best-practice rules switched off, each for markup Streamlit itself writes (not the app's):
