@@ -9,9 +9,10 @@ text in colours with at least 4.5:1 contrast on white, and linear axes from zero
 A chart's specification does not change when only its numbers do (the data travel as named
 datasets, axis ends move in coarse steps, categories are ordered by a data field): Streamlit
 then updates the data of the chart already drawn instead of building it again, which on 2
-cores took about 80 ms of the browser's time per chart on every slider press. `export_chart` adds what a
-figure needs outside the app (scenarios, what the band is, sources, the share link);
-`to_png`/`to_svg` render it offline with vl-convert.
+cores took about 80 ms of the browser's time per chart on every slider press.
+
+`export_chart` adds what a figure needs outside the app (scenarios, what the band is,
+sources, the share link); `to_png`/`to_svg` render it offline with vl-convert.
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 def _spec(layers: list[dict], title: str, height: int, **extra) -> dict[str, Any]:
     # the accessible label holds no figures (they would change the spec on every press): the summary
     # with the figures is the text under the chart
-    return {"$schema": SCHEMA, "title": title, "description": f"{title}. The figures are in the text under the chart.",
-            "height": height, "width": "container", "config": CONFIG, "layer": layers, **extra}
+    return {"$schema": SCHEMA, "title": title,
+            "description": f"{title}. The figures are in the text under the chart.", "height": height, "width": "container", "config": CONFIG, "layer": layers, **extra}
 
 
 #: axis ends are rounded up to one of these (times a power of ten), so they move in coarse steps
