@@ -56,7 +56,8 @@ def _spec(layers: list[dict], title: str, height: int, **extra) -> dict[str, Any
     # the accessible label holds no figures (they would change the spec on every press): the summary
     # with the figures is the text under the chart
     return {"$schema": SCHEMA, "title": title,
-            "description": f"{title}. The figures are in the text under the chart.", "height": height, "width": "container", "config": CONFIG, "layer": layers, **extra}
+            "description": f"{title}. The figures are in the text under the chart.",
+            "height": height, "width": "container", "config": CONFIG, "layer": layers, **extra}
 
 
 #: axis ends are rounded up to one of these (times a power of ten), so they move in coarse steps
