@@ -26,6 +26,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from streamlit_server import CHROMIUM, LAUNCH_ARGS, settled, streamlit_server  # noqa: E402
 
+import host_speed  # noqa: E402 - benchmarks/ is on sys.path when run as a script
+
 #: sliders whose every step changes AI electricity in the reference preset, walked left to right
 SLIDERS = ["Facility standard: PUE cap", "Serving: batching gain", "Cap on growth of AI requests",
            "Chatbot answers with reasoning on", "Minimum energy rating of models"]
@@ -106,6 +108,7 @@ def main() -> None:
     ap.add_argument("--presses", type=int, default=24)
     ap.add_argument("--width", type=int, default=1440)
     a = ap.parse_args()
+    print(host_speed.line())
     r = measure(a.presses, a.width)
     print(f"server start: {r['server_start_s']:.1f} s")
     print(f"cold first headline: {r['cold_first_headline_s']:.2f} s (target <= 3 s); "
@@ -115,6 +118,7 @@ def main() -> None:
     print(f"slider press -> page settled: median {r['press_settled_ms_median']:.0f} ms, "
           f"p90 {r['press_settled_ms_p90']:.0f} ms (target <= 800 ms)  [{r['presses']} presses, {r['skipped']} "
           "without a change]")
+    print(host_speed.line())
 
 
 if __name__ == "__main__":
