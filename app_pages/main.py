@@ -43,6 +43,10 @@ st.html(
   [data-testid="stCaptionContainer"] { opacity: 1 !important; }
   [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { color: #4B5563 !important; }
   .wc-link { overflow-wrap: anywhere; font-family: monospace; font-size: 0.85rem; }  /* the share link wraps */
+  /* the region buttons' height, held while a session's first run shows the headline alone: one row,
+     two on a phone, where they wrap */
+  .wc-first-paint { height: 2rem; }
+  @media (max-width: 30rem) { .wc-first-paint { height: 4.25rem; } }
   [data-testid="stSidebarHeader"] { height: 1rem; min-height: 1rem; }
   h1 { font-size: clamp(1.5rem, 1.2rem + 1.2vw, 2.2rem) !important; }
 </style>

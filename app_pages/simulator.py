@@ -181,7 +181,7 @@ if W + "region" not in ss:
 # with the second run, and a spacer of their height keeps the cards from moving when they do.
 first_paint = not ss.get("_headline_painted")
 if first_paint:
-    st.html('<div class="wc-first-paint" style="height: 2.375rem" aria-hidden="true"></div>')
+    st.html('<div class="wc-first-paint" aria-hidden="true"></div>')  # its height: app_pages/main.py
 else:
     V.region = st.segmented_control("Region", options=list(C.REGIONS), key=W + "region",
                                     format_func=C.REGIONS.get, label_visibility="collapsed") or "world"
