@@ -97,8 +97,9 @@ def notices() -> None:
 # Cached runs (shared between sessions; results are read-only)
 
 
-@st.cache_resource(show_spinner=False, max_entries=96)
-def _run(preset: str, overrides_json: str, samples: int, measured_csv: str = "", full: bool = False) -> ProjectionResult:
+def _scenario(preset: str, overrides_json: str, measured_csv: str):
+    """(scenario, per-task measurement table or None): the preset with the control overrides and,
+    when the user switched their accepted upload on, its energy for the matching workloads."""
     import io
 
     import pandas as pd
@@ -113,6 +114,12 @@ def _run(preset: str, overrides_json: str, samples: int, measured_csv: str = "",
     if measured_csv:
         table = pd.read_csv(io.StringIO(measured_csv))
         scen, _ = with_measured_energy(scen, table)
+    return scen, table
+
+
+@st.cache_resource(show_spinner=False, max_entries=96)
+def _run(preset: str, overrides_json: str, samples: int, measured_csv: str = "", full: bool = False) -> ProjectionResult:
+    scen, table = _scenario(preset, overrides_json, measured_csv)
     return (compute.run if full else compute.run_shown)(scen, samples, measurements=table)
 
 
@@ -140,21 +147,10 @@ def run_pin(pin: C.Pin, samples: int) -> ProjectionResult:
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _wedges(preset: str, overrides_json: str, measured_csv: str = ""):
-    import io
-
-    import pandas as pd
-
-    from project.engine import with_measured_energy
-    from project.scenario import apply_overrides
     from project.wedges import lever_wedges
 
-    ov = json.loads(overrides_json)
-    s = C.preset(preset)
-    scen = apply_overrides(s, ov, origin="app") if ov else s
-    table = None
-    if measured_csv:   # as `_run`: the "with the measures" line uses the accepted upload
-        table = pd.read_csv(io.StringIO(measured_csv))
-        scen, _ = with_measured_energy(scen, table)
+    # as `_run`: the "with the measures" line uses the accepted upload
+    scen, table = _scenario(preset, overrides_json, measured_csv)
     return lever_wedges(C.policy_off(scen), scen, variables=("Energy", "Emissions", "Water", "Power|Peak"),
                         measurements=table)
 

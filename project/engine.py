@@ -923,18 +923,17 @@ def lhs_design(c: Compiled, samples: int, seed: int) -> np.ndarray:
     seed), so small designs are drawn once and reused.
     """
     d = max(1, len(c.uncertain))
-    if samples * d <= LHS_CACHE_CELLS:
-        return _small_design(samples, d, seed).T
-    out = sampling.latin_hypercube(samples, d, seed, LHS_BLOCK, MC_THREADS)
-    out.flags.writeable = False
-    return out.T
+    draw = _small_design if samples * d <= LHS_CACHE_CELLS else _design
+    return draw(samples, d, seed).T
 
 
-@lru_cache(maxsize=8)
-def _small_design(samples: int, d: int, seed: int) -> np.ndarray:
+def _design(samples: int, d: int, seed: int) -> np.ndarray:
     out = sampling.latin_hypercube(samples, d, seed, LHS_BLOCK, MC_THREADS)
-    out.flags.writeable = False  # shared between runs: nobody may change it
+    out.flags.writeable = False  # small ones are shared between runs: nobody may change a design
     return out
+
+
+_small_design = lru_cache(maxsize=8)(_design)
 
 
 def draws_from_design(c: Compiled, u: np.ndarray, dtype=np.float64) -> dict[str, np.ndarray]:
@@ -1101,7 +1100,7 @@ def mc_memory_bytes(c: Compiled, samples: int, variables=None) -> int:
     where 18-31 were measured at the peak of a chunk (the reference, paper and combined
     policy presets). `variables`: only those percentiles are kept (all sampled ones when None)."""
     design = samples * max(1, len(c.uncertain)) * 4 + MC_THREADS * samples * (LHS_BLOCK + 1) * 8
-    kept = samples * sum(_cells(c, k) for k in _kept(c, variables)) * 4
+    kept = _kept_bytes(c, samples, variables)
     chunk = MC_THREADS * min(samples, CHUNK) * (len(c.variables()) + 40) * R * len(c.years) * 4
     return design + min(KEEP_BYTES, kept) + MC_THREADS * min(READ_BYTES, kept) + chunk + 150 * 2**20
 
@@ -1181,10 +1180,15 @@ def _kept(c: Compiled, variables=None) -> list[str]:
     return [v for v in c.variables() if _sampled(v) and (variables is None or v in variables)]
 
 
+def _kept_bytes(c: Compiled, samples: int, variables=None) -> int:
+    """Bytes of the kept float32 draws of a Monte Carlo of `samples`."""
+    return samples * sum(_cells(c, k) for k in _kept(c, variables)) * 4
+
+
 def _spills(c: Compiled, samples: int, variables=None) -> bool:
     """Whether the kept float32 draws exceed KEEP_BYTES, so they wait in a temporary file
     (their percentiles are taken READ_BYTES at a time either way)."""
-    return samples * sum(_cells(c, k) for k in _kept(c, variables)) * 4 > KEEP_BYTES
+    return _kept_bytes(c, samples, variables) > KEEP_BYTES
 
 
 def _monte_carlo(c: Compiled, design: np.ndarray, variables: list[str] | None = None) -> dict[str, np.ndarray]:
